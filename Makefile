@@ -1,0 +1,74 @@
+# The only entry points. `make book` and `make test` set everything up on a fresh clone.
+#   make book                       set up, execute every chapter (quick profile), build the HTML book
+#   make test                       set up, unit tests + nbval over the executed notebooks
+#   make html                       rebuild the HTML from the stored executed notebooks (no execution)
+#   make chapter NAME=toolkit [PROFILE=quick] [DEVICE=auto] [SEED=3] [STORE=1]
+#   make bench [BENCH=toolkit]      benchmarks -> benchmarks/results/*.json (all, or the named ones)
+#   make clean                      remove _build (keeps .venv)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+CACHE := $(CURDIR)/_build/cache
+MATHJAX := _build/mathjax/_static/mathjax
+
+# Tool caches inside the build tree, so runs are clean and nothing is written to $HOME.
+export MPLCONFIGDIR := $(CACHE)/matplotlib
+export IPYTHONDIR := $(CACHE)/ipython
+export JUPYTER_CONFIG_DIR := $(CACHE)/jupyter/config
+export JUPYTER_DATA_DIR := $(CACHE)/jupyter/data
+export JUPYTER_RUNTIME_DIR := $(CACHE)/jupyter/runtime
+export GANCORE_CACHE := $(CACHE)/gancore
+export XDG_CACHE_HOME := $(CACHE)/xdg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export MPLBACKEND := Agg
+$(shell mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(GANCORE_CACHE) $(XDG_CACHE_HOME))
+
+# Chapters in _toc.yml order (book/executed/NAME entries).
+CHAPTERS := $(shell sed -n 's|.*file: book/executed/\(.*\)$$|\1|p' _toc.yml)
+NAME ?= toolkit
+PROFILE ?= quick
+DEVICE ?= auto
+CHAPTER_ARGS := --profile $(PROFILE) --device $(DEVICE) $(if $(SEED),--seed $(SEED)) $(if $(STORE),--store)
+
+.PHONY: setup book html chapter chapters test unit nbval bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	rm -f $(VENV)/.installed-*
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(MATHJAX)/tex-mml-chtml.js: $(STAMP)
+	rm -rf $(MATHJAX) && mkdir -p $(dir $(MATHJAX))
+	cp -r "$$($(PY) -c 'import mathjax, pathlib; print(pathlib.Path(mathjax.__file__).parent / "static/mathjax/es5")')" $(MATHJAX)
+
+book: setup chapters html
+
+chapters: setup
+	@for name in $(CHAPTERS); do $(PY) -m gancore.runs execute $$name --profile quick --device $(DEVICE) || exit 1; done
+
+chapter: setup
+	$(PY) -m gancore.runs execute $(NAME) $(CHAPTER_ARGS)
+
+html: setup $(MATHJAX)/tex-mml-chtml.js
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --quiet
+	@echo "The book: _build/html/index.html"
+
+test: setup unit nbval
+
+unit: setup
+	$(PY) -m pytest tests -q
+
+nbval: setup
+	$(PY) -m pytest --nbval book/executed --nbval-sanitize-with book/nbval-sanitize.cfg -p no:cacheprovider -q
+
+bench: setup
+	$(PY) -m benchmarks $(BENCH)
+
+clean:
+	rm -rf _build

@@ -1,0 +1,102 @@
+"""Many independent seeds of a small MLP GAN trained as ONE batched computation.
+
+The K members' weights are stacked along a leading axis and every layer is one batched matrix
+multiply, ``y_k = x_k W_k^T + b_k`` for k = 1..K (:func:`torch.baddbmm`). Because the members share
+no parameters and the loop differentiates the SUM of their losses, each member's gradient is the
+gradient of its own loss; Adam and SGD act elementwise, so each member follows exactly the
+trajectory it would follow alone (up to float round-off of the batched kernels). Each member has its
+own initialisation (``torch.manual_seed(seed_k)`` before building it, as a single run does), its own
+noise and its own data order (:class:`gancore.train.Batches` with one seed per member).
+
+The training itself is :func:`gancore.train.fit` with ``seed=[seed_1, ..., seed_K]``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from . import train
+
+__all__ = ["BatchedMLP", "stack", "fit", "sample"]
+
+
+class BatchedMLP(nn.Module):
+    """K copies of one ``nn.Sequential`` of Linear layers and activations, evaluated together on
+    inputs of shape (K, B, in). Build it with :func:`stack`; ``member(k)`` gives copy k back as an
+    ordinary ``nn.Sequential`` (for sampling, plotting, or checking against a single run)."""
+
+    def __init__(self, template: nn.Sequential, weights: list[torch.Tensor], biases: list[torch.Tensor]):
+        super().__init__()
+        self.template = [m for m in template]  # kept out of the module tree: structure only
+        self.weights = nn.ParameterList([nn.Parameter(w) for w in weights])  # (K, in, out)
+        self.biases = nn.ParameterList([nn.Parameter(b) for b in biases])  # (K, 1, out)
+        self.members = weights[0].shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[0] != self.members:
+            raise ValueError(f"Expected input of shape (K={self.members}, B, features), got {tuple(x.shape)}.")
+        i = 0
+        for m in self.template:
+            if isinstance(m, nn.Linear):
+                x = torch.baddbmm(self.biases[i], x, self.weights[i])
+                i += 1
+            else:
+                x = m(x)
+        return x
+
+    def member(self, k: int) -> nn.Sequential:
+        layers, i = [], 0
+        for m in self.template:
+            if isinstance(m, nn.Linear):
+                lin = nn.Linear(m.in_features, m.out_features)
+                with torch.no_grad():
+                    lin.weight.copy_(self.weights[i][k].T)
+                    lin.bias.copy_(self.biases[i][k, 0])
+                layers.append(lin)
+                i += 1
+            else:
+                layers.append(m)
+        return nn.Sequential(*layers)
+
+
+def stack(make: Callable[[], nn.Sequential], seeds: Sequence[int]) -> BatchedMLP:
+    """Build one network per seed with ``torch.manual_seed(seed); make()`` and stack them. Only
+    ``nn.Linear`` layers carry parameters; anything else (activations) must be parameter-free."""
+    nets = []
+    for s in seeds:
+        torch.manual_seed(s)
+        nets.append(make())
+    template = nets[0]
+    for m in template:
+        if not isinstance(m, nn.Linear) and any(True for _ in m.parameters()):
+            raise ValueError(f"Only Linear layers may have parameters in a batched MLP; {m} has some.")
+    linears = [[m for m in net if isinstance(m, nn.Linear)] for net in nets]
+    weights = [torch.stack([lin[i].weight.detach().T for lin in linears]).contiguous() for i in range(len(linears[0]))]
+    biases = [torch.stack([lin[i].bias.detach()[None] for lin in linears]).contiguous() for i in range(len(linears[0]))]
+    return BatchedMLP(template, weights, biases)
+
+
+def fit(make_G: Callable[[], nn.Sequential], make_D: Callable[[], nn.Sequential], data, seeds: Sequence[int],
+        *, loss, lr_G: float, lr_D: float, betas: tuple[float, float] = (0.9, 0.999),
+        **fit_options) -> tuple[BatchedMLP, BatchedMLP, train.TrainResult]:
+    """Train ``len(seeds)`` GANs at once with Adam (the alpha-GAN paper's optimizer) through
+    :func:`gancore.train.fit`; ``fit_options`` go to it (steps, batch_size, latent_dim, policy, ...).
+    Returns the batched generator, the batched discriminator and the run's result."""
+    seeds = list(seeds)
+    G = stack(make_G, seeds)
+    D = stack(make_D, [s + 1_000_000 for s in seeds])  # D's initialisation stream, distinct from G's
+    opt_G = torch.optim.Adam(G.parameters(), lr_G, betas=betas)
+    opt_D = torch.optim.Adam(D.parameters(), lr_D, betas=betas)
+    result = train.fit(G, D, data, loss=loss, opt_G=opt_G, opt_D=opt_D, seed=seeds, **fit_options)
+    return G, D, result
+
+
+@torch.no_grad()
+def sample(G: BatchedMLP, n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
+    """``n`` samples from each member, from the same fixed noise: a (K, n, out) tensor."""
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    device = G.weights[0].device
+    return G(z.to(device).expand(G.members, n, latent_dim).contiguous())

@@ -1,0 +1,250 @@
+"""Metrics: the ring metrics of the alpha-GAN paper and Frechet distances in a named feature space.
+
+Ring / grid (Welfert et al., ISIT23 Sec. III-A and their experiment code): every generated sample is
+assigned to its nearest mean; a mode is *covered* when some sample assigned to it lies within
+``3 sigma`` of it; the *high-quality-sample share* (HQS) is the fraction of samples within ``3 sigma``
+of their nearest mean; a run *succeeds* when all modes are covered and *fails* when none is. We add
+the KL divergence of the nearest-mode histogram (all samples) from the uniform one.
+
+Images: the Frechet distance (Heusel et al. 2017) between Gaussians fitted to features,
+``||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1^{1/2} S_2 S_1^{1/2})^{1/2})``, and the classifier score
+``exp(E_x KL(p(y|x) || p(y)))`` (the Inception-score formula). Features come from a small CNN trained
+on the real training split (``digits``, ``mnist``; trained once, cached on disk with its test accuracy)
+or from PCA of pixels (``pixels``, for unlabelled sets such as faces). Every reported number names its
+feature extractor (``FeatureSpace.name``). The Inception-v3 FID of the papers is available through
+:func:`inception_features` only where torchvision's pretrained weights are present; it is never
+substituted silently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from . import data as gdata
+
+__all__ = [
+    "ring_metrics", "frechet_distance", "gaussian_stats", "FeatureSpace", "feature_space",
+    "classifier_score", "cache_dir", "inception_features", "MIN_ACCURACY",
+]
+
+MIN_ACCURACY = {"digits": 0.95, "mnist": 0.98}
+
+
+# --------------------------------------------------------------------------- ring
+
+def ring_metrics(samples: torch.Tensor, means: torch.Tensor, sigma: float) -> dict[str, torch.Tensor]:
+    """Ring metrics of ``samples`` (N, 2), or (K, N, 2) for K runs at once, against the mode
+    ``means`` (M, 2) with standard deviation ``sigma``. Returns tensors (scalars, or (K,)):
+    ``modes`` (covered, 0..M), ``hqs``, ``success`` (all M covered), ``failure`` (none), ``kl``."""
+    x = samples.detach().float()
+    m = means.to(x).float()
+    dist = torch.cdist(x, m.expand(*x.shape[:-2], *m.shape) if x.dim() == 3 else m)  # (..., N, M)
+    d_min, nearest = dist.min(dim=-1)
+    good = d_min <= 3 * sigma
+    M = m.shape[0]
+    covered = torch.zeros(*x.shape[:-2], M, dtype=torch.bool, device=x.device)
+    covered.scatter_reduce_(-1, nearest, good, reduce="amax")
+    modes = covered.sum(-1)
+    hist = torch.zeros(*x.shape[:-2], M, device=x.device).scatter_add_(-1, nearest, torch.ones_like(d_min))
+    p = hist / hist.sum(-1, keepdim=True)
+    kl = (p * (p.clamp_min(1e-12) * M).log()).sum(-1)
+    return {"modes": modes, "hqs": good.float().mean(-1), "success": modes == M, "failure": modes == 0, "kl": kl}
+
+
+# --------------------------------------------------------------------------- Frechet distance
+
+def gaussian_stats(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (float64, unbiased) of an (N, d) feature matrix."""
+    f = np.asarray(features.detach().cpu() if torch.is_tensor(features) else features, dtype=np.float64)
+    if f.ndim != 2 or f.shape[0] < 2:
+        raise ValueError(f"Need an (N, d) feature matrix with N >= 2, got shape {f.shape}.")
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(stats1: tuple[np.ndarray, np.ndarray], stats2: tuple[np.ndarray, np.ndarray]) -> float:
+    """Frechet distance between N(mu1, S1) and N(mu2, S2); the trace of the matrix square root is
+    computed from the eigenvalues of S1^{1/2} S2 S1^{1/2} (symmetric PSD), which is exact and stable."""
+    (mu1, s1), (mu2, s2) = stats1, stats2
+    w, v = np.linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.linalg.eigvalsh(root1 @ s2 @ root1)
+    tr_sqrt = np.sqrt(np.clip(cross, 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+
+
+# --------------------------------------------------------------------------- feature spaces
+
+def cache_dir() -> Path:
+    """Where trained classifiers and reference statistics are cached: ``$GANCORE_CACHE`` or
+    ``~/.cache/gancore`` (the Makefile points it into ``_build/cache``)."""
+    path = Path(os.environ.get("GANCORE_CACHE") or Path.home() / ".cache" / "gancore")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks and a 64-unit feature layer; the features are what distances are computed in."""
+
+    def __init__(self, image_size: int, channels: int = 1, classes: int = 10):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * (image_size // 4) ** 2, 64), nn.ReLU(),
+        )
+        self.head = nn.Linear(64, classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@dataclass
+class FeatureSpace:
+    """A named feature extractor; ``accuracy`` is the classifier's test accuracy (None for PCA)."""
+
+    name: str
+    extract: "callable"
+    accuracy: float | None = None
+    classifier: nn.Module | None = None
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        return torch.cat([self.extract(x[i:i + batch_size].float().cpu()) for i in range(0, len(x), batch_size)])
+
+    def stats(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        return gaussian_stats(self.features(x))
+
+    def reference_stats(self, dataset: str, split: str = "train", n: int | None = None, root=None):
+        """Statistics of ``n`` real images of ``dataset`` (all if None), cached on disk keyed by the
+        feature space, data set, split and sample count."""
+        key = f"stats-{self.name}-{dataset}-{split}-{n or 'all'}.npz"
+        path = cache_dir() / key
+        if path.exists():
+            with np.load(path) as f:
+                return f["mu"], f["sigma"]
+        x = gdata.as_tensor(gdata.load(dataset, root=root, split=split), limit=n)
+        mu, sigma = self.stats(x)
+        np.savez(path, mu=mu, sigma=sigma)
+        return mu, sigma
+
+    def frechet(self, fake: torch.Tensor, reference: tuple[np.ndarray, np.ndarray]) -> float:
+        """Frechet distance of generated images from reference statistics in this feature space."""
+        return frechet_distance(self.stats(fake), reference)
+
+
+def _inputs_and_labels(ds) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(ds, torch.utils.data.TensorDataset):
+        return ds.tensors[0], ds.tensors[1]
+    return gdata.as_tensor(ds), torch.as_tensor([int(ds[i][1]) for i in range(len(ds))])
+
+
+def _train_classifier(dataset: str, root, epochs: int, seed: int) -> tuple[SmallCNN, float]:
+    x, y = _inputs_and_labels(gdata.load(dataset, root=root, split="train"))
+    xt, yt = _inputs_and_labels(gdata.load(dataset, root=root, split="test"))
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net = SmallCNN(x.shape[-1], x.shape[1])
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), 64):
+            idx = perm[i:i + 64]
+            # small random shifts make the features robust to the generators' blur
+            xb = torch.roll(x[idx], shifts=tuple(torch.randint(-1, 2, (2,), generator=g).tolist()), dims=(2, 3))
+            opt.zero_grad()
+            F.cross_entropy(net(xb), y[idx]).backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():
+        acc = float(torch.cat([net(xt[i:i + 1000]).argmax(1) for i in range(0, len(xt), 1000)]).eq(yt).float().mean())
+    return net, acc
+
+
+def _pca_space(dataset: str, root, dims: int) -> FeatureSpace:
+    x = gdata.as_tensor(gdata.load(dataset, root=root, split="train")).flatten(1).double()
+    mean = x.mean(0)
+    _, _, v = torch.linalg.svd(x - mean, full_matrices=False)
+    basis = v[:dims].T
+    return FeatureSpace(f"pixels-pca{dims}-{dataset}", lambda b: ((b.flatten(1).double() - mean) @ basis).float())
+
+
+def feature_space(dataset: str, root=None, seed: int = 0, kind: str = "classifier", dims: int = 32) -> FeatureSpace:
+    """The feature space distances on ``dataset`` are measured in.
+
+    ``kind="classifier"`` (digits, mnist): a :class:`SmallCNN` trained on the training split, cached
+    on disk with its test accuracy; a classifier below :data:`MIN_ACCURACY` raises, since distances in
+    its features would mean little. ``kind="pixels"``: PCA of the training images to ``dims``
+    components (any image set; faces has no labels).
+    """
+    if kind == "pixels":
+        return _pca_space(dataset, root, dims)
+    if kind != "classifier":
+        raise ValueError(f"Unknown feature space kind {kind!r}: use 'classifier' or 'pixels'.")
+    if dataset not in MIN_ACCURACY:
+        raise ValueError(f"No classifier feature space for {dataset!r}; classifiers exist for "
+                         f"{', '.join(MIN_ACCURACY)}. Use kind='pixels' for unlabelled sets.")
+    epochs = {"digits": 30, "mnist": 2}[dataset]
+    path = cache_dir() / f"classifier-{dataset}-seed{seed}-e{epochs}.pt"
+    x0 = gdata.load(dataset, root=root, split="train")[0][0]
+    net = SmallCNN(x0.shape[-1], x0.shape[0])
+    if path.exists():
+        saved = torch.load(path, weights_only=False)
+        net.load_state_dict(saved["state"])
+        acc = saved["accuracy"]
+    else:
+        net, acc = _train_classifier(dataset, root, epochs, seed)
+        torch.save({"state": net.state_dict(), "accuracy": acc}, path)
+    net.eval()
+    if acc < MIN_ACCURACY[dataset]:
+        raise RuntimeError(f"The {dataset} classifier reached test accuracy {acc:.4f} < {MIN_ACCURACY[dataset]}; "
+                           f"delete {path} and retrain with more epochs.")
+    return FeatureSpace(f"cnn-{dataset}", net.features, acc, net)
+
+
+@torch.no_grad()
+def classifier_score(space: FeatureSpace, x: torch.Tensor, batch_size: int = 1000) -> float:
+    """``exp(E_x KL(p(y|x) || p(y)))`` with the feature space's classifier (1 .. number of classes)."""
+    if space.classifier is None:
+        raise ValueError(f"The feature space {space.name} has no classifier; use a 'classifier' space.")
+    logp = torch.cat([F.log_softmax(space.classifier(x[i:i + batch_size].float().cpu()), 1)
+                      for i in range(0, len(x), batch_size)]).double()
+    p_y = logp.exp().mean(0)
+    kl = (logp.exp() * (logp - p_y.log())).sum(1).mean()
+    return float(kl.exp())
+
+
+def inception_features(images: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
+    """2048-d pool features of torchvision's pretrained Inception-v3 (images in [-1, 1], any size,
+    1 or 3 channels), for the papers' FID at paper scale. The weights must already be in torch's hub
+    cache or downloadable; otherwise this raises instead of substituting another network."""
+    from torchvision.models import Inception_V3_Weights, inception_v3
+
+    try:
+        net = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1, aux_logits=True)
+    except Exception as err:  # URLError / OSError when offline and not cached
+        raise RuntimeError("Inception-v3 weights are not available here (no network and not in the torch hub "
+                           f"cache: {err}). Inception FID is for the paper profile; the quick profile reports "
+                           "distances in a named classifier's feature space instead.") from None
+    net.fc = nn.Identity()
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            b = images[i:i + batch_size].float()
+            b = b.expand(-1, 3, -1, -1) if b.shape[1] == 1 else b
+            b = F.interpolate((b + 1) / 2, size=299, mode="bilinear", align_corners=False)
+            mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+            std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+            out.append(net((b - mean) / std))
+    return torch.cat(out)

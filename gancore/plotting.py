@@ -1,0 +1,103 @@
+"""Figures the chapters share: sample grids, ring scatter with the true modes, metric curves,
+heatmaps. Each function draws on a given matplotlib ``Axes`` (or makes one) and returns it, so a
+chapter can lay several out in one figure."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+
+__all__ = ["sample_grid", "ring_scatter", "curves", "heatmap", "image_grid_array"]
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> Axes:
+    return ax if ax is not None else plt.subplots(figsize=size)[1]
+
+
+def image_grid_array(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> np.ndarray:
+    """(N, C, H, W) images in [-1, 1] -> one (rows*H, nrow*W[, C]) array in [0, 1] for imshow."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2).numpy()
+    n, c, h, w = x.shape
+    rows = int(np.ceil(n / nrow))
+    grid = np.ones((c, rows * (h + pad) - pad, nrow * (w + pad) - pad))
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        grid[:, r * (h + pad):r * (h + pad) + h, col * (w + pad):col * (w + pad) + w] = x[i]
+    return grid[0] if c == 1 else grid.transpose(1, 2, 0)
+
+
+def sample_grid(images: torch.Tensor, nrow: int = 8, ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Show images in [-1, 1] as a grid (grey for one channel)."""
+    ax = _axes(ax)
+    grid = image_grid_array(images, nrow)
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def ring_scatter(samples: torch.Tensor, means: torch.Tensor | None = None, ax: Axes | None = None,
+                 title: str | None = None, limit: float = 1.5, max_points: int = 5000) -> Axes:
+    """Scatter 2-D samples, with the true modes as red crosses."""
+    ax = _axes(ax)
+    x = samples.detach().float().cpu()[:max_points]
+    ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.3, color="tab:blue", rasterized=True)
+    if means is not None:
+        ax.scatter(means[:, 0], means[:, 1], marker="x", color="tab:red", s=40, linewidths=1.5)
+    ax.set_xlim(-limit, limit), ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def curves(x: Sequence | np.ndarray, ys: dict[str, Sequence | np.ndarray], ax: Axes | None = None,
+           xlabel: str = "", ylabel: str = "", logy: bool = False, logx: bool = False,
+           title: str | None = None) -> Axes:
+    """One line per entry of ``ys`` (label -> values), all against ``x`` (or a per-label (x, y) pair)."""
+    ax = _axes(ax, (5, 3.5))
+    for label, y in ys.items():
+        if isinstance(y, tuple):
+            ax.plot(*y, label=label)
+        else:
+            ax.plot(x, y, label=label)
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
+    if len(ys) > 1:
+        ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def heatmap(matrix: np.ndarray | torch.Tensor, ax: Axes | None = None, row_labels: Sequence | None = None,
+            col_labels: Sequence | None = None, title: str | None = None, cmap: str = "viridis",
+            annotate: bool = True, fmt: str = "{:.2f}", xlabel: str = "", ylabel: str = "") -> Axes:
+    """A matrix as coloured cells, with values written in when ``annotate``."""
+    ax = _axes(ax)
+    m = np.asarray(matrix.detach().cpu() if torch.is_tensor(matrix) else matrix, dtype=float)
+    im = ax.imshow(m, cmap=cmap, aspect="auto")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if row_labels is not None:
+        ax.set_yticks(range(len(row_labels)), labels=[str(r) for r in row_labels])
+    if col_labels is not None:
+        ax.set_xticks(range(len(col_labels)), labels=[str(c) for c in col_labels])
+    if annotate and m.size <= 200:
+        mid = np.nanmean(m)
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
+                    color="white" if v < mid else "black")
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

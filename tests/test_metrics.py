@@ -1,0 +1,76 @@
+"""Metrics: the ring metrics' definitions, the Frechet distance's closed forms, the classifier."""
+
+import numpy as np
+import pytest
+import torch
+
+from gancore import data, metrics
+
+
+def test_ring_metrics_definitions():
+    ds = data.load("ring", split="test")
+    real = data.as_tensor(ds)[:4000]
+    m = metrics.ring_metrics(real, ds.means, ds.sigma)
+    assert int(m["modes"]) == 8 and bool(m["success"]) and not bool(m["failure"])
+    assert float(m["hqs"]) == pytest.approx(0.9889, abs=0.01)  # P(chi_2 <= 9) = 1 - exp(-4.5)
+    assert float(m["kl"]) < 0.01
+    # all samples at two modes' means: 2 modes, HQS 1, histogram KL = log(8/2)
+    collapsed = ds.means[[0, 3]].repeat(50, 1)
+    m = metrics.ring_metrics(collapsed, ds.means, ds.sigma)
+    assert int(m["modes"]) == 2 and float(m["hqs"]) == 1.0
+    assert float(m["kl"]) == pytest.approx(np.log(4), rel=1e-5)
+    # samples between the modes: nothing within 3 sigma -> failure
+    m = metrics.ring_metrics(torch.zeros(10, 2), ds.means, ds.sigma)
+    assert bool(m["failure"]) and float(m["hqs"]) == 0.0
+
+
+def test_ring_metrics_batched_equals_one_by_one():
+    ds = data.load("ring", split="test")
+    runs = torch.stack([data.as_tensor(ds)[:500], ds.means[[1]].repeat(500, 1), torch.zeros(500, 2)])
+    batched = metrics.ring_metrics(runs, ds.means, ds.sigma)
+    for k in range(3):
+        single = metrics.ring_metrics(runs[k], ds.means, ds.sigma)
+        for key in single:
+            torch.testing.assert_close(batched[key][k], single[key])
+
+
+def test_frechet_closed_forms():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(5, 5))
+    s = a @ a.T + np.eye(5)
+    mu = rng.normal(size=5)
+    assert metrics.frechet_distance((mu, s), (mu, s)) == pytest.approx(0, abs=1e-9)
+    # 1-D: (m1 - m2)^2 + (s1 - s2)^2
+    assert metrics.frechet_distance((np.array([1.0]), np.array([[4.0]])), (np.array([3.0]), np.array([[9.0]]))) \
+        == pytest.approx(4 + 1)
+    # commuting covariances: sum of (sqrt(l1) - sqrt(l2))^2
+    d1, d2 = np.diag([1.0, 4.0, 9.0]), np.diag([4.0, 4.0, 1.0])
+    assert metrics.frechet_distance((np.zeros(3), d1), (np.zeros(3), d2)) == pytest.approx(1 + 0 + 4)
+    b = rng.normal(size=(5, 5))
+    t = b @ b.T
+    assert metrics.frechet_distance((mu, s), (0 * mu, t)) == pytest.approx(metrics.frechet_distance((0 * mu, t), (mu, s)))
+
+
+def test_digits_classifier_and_floor():
+    space = metrics.feature_space("digits")
+    assert space.accuracy >= metrics.MIN_ACCURACY["digits"]
+    ref = space.reference_stats("digits")
+    test = data.as_tensor(data.load("digits", split="test"))
+    floor = space.frechet(test, ref)
+    noise = space.frechet(torch.rand_like(test) * 2 - 1, ref)
+    assert 0 < floor < noise / 10
+    score = metrics.classifier_score(space, test)
+    assert 8 < score <= 10
+    # cached: a second call reads the same classifier
+    again = metrics.feature_space("digits")
+    assert again.accuracy == space.accuracy
+
+
+def test_feature_space_errors():
+    with pytest.raises(ValueError, match="kind='pixels'"):
+        metrics.feature_space("faces")
+    pixels = metrics.feature_space("faces", kind="pixels", dims=8)
+    with pytest.raises(ValueError, match="has no classifier"):
+        metrics.classifier_score(pixels, torch.zeros(2, 1, 25, 25))
+    with pytest.raises(ValueError, match=r"\(N, d\)"):
+        metrics.gaussian_stats(np.zeros(3))
