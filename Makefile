@@ -22,7 +22,6 @@ export JUPYTER_RUNTIME_DIR := $(CACHE)/jupyter/runtime
 export GANCORE_CACHE := $(CACHE)/gancore
 export XDG_CACHE_HOME := $(CACHE)/xdg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-export MPLBACKEND := Agg
 $(shell mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(GANCORE_CACHE) $(XDG_CACHE_HOME))
 
 # Chapters in _toc.yml order (book/executed/NAME entries).

@@ -732,13 +732,18 @@ class ProCoGAN:
             self._reference = real.reshape(-1, real.shape[2], channels)  # tiled (m H, W, C) mosaic
         return self
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, stage: int | None = None) -> torch.Tensor:
         """n new images (n, C, H, W), float32, clamped to [-1, 1], on the fitting device; noise from
-        ``generator`` (a CPU torch.Generator; None uses torch's global generator)."""
+        ``generator`` (a CPU torch.Generator; None uses torch's global generator). ``stage`` (1-based,
+        default the last) stops after that stage: images at its resolution, its data mean added back
+        (histogram matching applies to the last stage only)."""
         if not self._params:
             raise RuntimeError("ProCoGAN.sample() called before fit().")
+        last = len(self._params) if stage is None else int(stage)
+        if not 1 <= last <= len(self._params):
+            raise ValueError(f"Invalid stage {stage}: choose 1 to {len(self._params)}.")
         previous = None
-        for p in self._params:
+        for p in self._params[:last]:
             noise = torch.randn(n, self.noise_dim, generator=generator, dtype=torch.float64).to(self._device)
             if previous is None:
                 inputs = p["noise_scale"] * noise
@@ -746,9 +751,9 @@ class ProCoGAN:
                 up = upsample(previous.reshape(n, self._channels, *previous_size), p["resolution"]).reshape(n, -1)
                 inputs = torch.cat([up, p["noise_scale"] * noise], dim=1)
             previous, previous_size = inputs @ p["W"], (p["resolution"], p["resolution"])
-        r = self.resolutions[-1]
-        images = (previous + self._params[-1]["data_mean"]).reshape(n, self._channels, r, r).clamp(-1, 1)
-        if self.histogram_matching:
+        r = self.resolutions[last - 1]
+        images = (previous + self._params[last - 1]["data_mean"]).reshape(n, self._channels, r, r).clamp(-1, 1)
+        if self.histogram_matching and last == len(self._params):
             from skimage.exposure import match_histograms
 
             hwc = images.permute(0, 2, 3, 1).cpu().numpy()

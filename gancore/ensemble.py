@@ -8,19 +8,23 @@ trajectory it would follow alone (up to float round-off of the batched kernels).
 own initialisation (``torch.manual_seed(seed_k)`` before building it, as a single run does), its own
 noise and its own data order (:class:`gancore.train.Batches` with one seed per member).
 
-The training itself is :func:`gancore.train.fit` with ``seed=[seed_1, ..., seed_K]``.
+The training itself is :func:`gancore.train.fit` with ``seed=[seed_1, ..., seed_K]``. Members may
+also train on different objectives (:func:`grouped_loss`: a grid of alpha values in one run), and
+:func:`ring_table` gives the ring metrics of every member.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import pandas as pd
 import torch
 from torch import nn
 
-from . import train
+from . import losses as glosses
+from . import metrics, train
 
-__all__ = ["BatchedMLP", "stack", "fit", "sample"]
+__all__ = ["BatchedMLP", "stack", "fit", "sample", "grouped_loss", "ring_table"]
 
 
 class BatchedMLP(nn.Module):
@@ -35,13 +39,15 @@ class BatchedMLP(nn.Module):
         self.biases = nn.ParameterList([nn.Parameter(b) for b in biases])  # (K, 1, out)
         self.members = weights[0].shape[0]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3 or x.shape[0] != self.members:
-            raise ValueError(f"Expected input of shape (K={self.members}, B, features), got {tuple(x.shape)}.")
+    def forward(self, x: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
+        """(K, B, in) -> (K, B, out); with ``members=slice(a, b)`` only those members, (b - a, B, in)."""
+        k = len(range(*members.indices(self.members)))
+        if x.dim() != 3 or x.shape[0] != k:
+            raise ValueError(f"Expected input of shape (K={k}, B, features), got {tuple(x.shape)}.")
         i = 0
         for m in self.template:
             if isinstance(m, nn.Linear):
-                x = torch.baddbmm(self.biases[i], x, self.weights[i])
+                x = torch.baddbmm(self.biases[i][members], x, self.weights[i][members])
                 i += 1
             else:
                 x = m(x)
@@ -84,13 +90,22 @@ def fit(make_G: Callable[[], nn.Sequential], make_D: Callable[[], nn.Sequential]
         **fit_options) -> tuple[BatchedMLP, BatchedMLP, train.TrainResult]:
     """Train ``len(seeds)`` GANs at once with Adam (the alpha-GAN paper's optimizer) through
     :func:`gancore.train.fit`; ``fit_options`` go to it (steps, batch_size, latent_dim, policy, ...).
-    Returns the batched generator, the batched discriminator and the run's result."""
+    Member k's generator is built after ``torch.manual_seed(seeds[k])``, its discriminator after
+    ``torch.manual_seed(seeds[k] + 1_000_000)``; its data order and noise come from ``seeds[k]``.
+    Seeds may repeat (the same initialisation, data and noise under different losses of a
+    :func:`grouped_loss`). Adam runs as torch's fused kernel (one pass over each stacked tensor, the
+    same update as the loop implementation up to round-off). Returns the batched generator, the
+    batched discriminator and the run's result."""
     seeds = list(seeds)
+    if not seeds:
+        raise ValueError("Invalid seeds: an empty list; pass at least one seed.")
     G = stack(make_G, seeds)
     D = stack(make_D, [s + 1_000_000 for s in seeds])  # D's initialisation stream, distinct from G's
-    opt_G = torch.optim.Adam(G.parameters(), lr_G, betas=betas)
-    opt_D = torch.optim.Adam(D.parameters(), lr_D, betas=betas)
-    result = train.fit(G, D, data, loss=loss, opt_G=opt_G, opt_D=opt_D, seed=seeds, **fit_options)
+    device = train.resolve_device(fit_options.pop("device", "auto"))
+    G.to(device), D.to(device)
+    opt_G = torch.optim.Adam(G.parameters(), lr_G, betas=betas, fused=True)
+    opt_D = torch.optim.Adam(D.parameters(), lr_D, betas=betas, fused=True)
+    result = train.fit(G, D, data, loss=loss, opt_G=opt_G, opt_D=opt_D, seed=seeds, device=device, **fit_options)
     return G, D, result
 
 
@@ -100,3 +115,50 @@ def sample(G: BatchedMLP, n: int, latent_dim: int, seed: int = 0) -> torch.Tenso
     z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
     device = G.weights[0].device
     return G(z.to(device).expand(G.members, n, latent_dim).contiguous())
+
+
+def grouped_loss(parts: Sequence[glosses.GANLoss], sizes: Sequence[int]) -> glosses.GANLoss:
+    """One objective for an ensemble whose members are split into consecutive groups: the first
+    ``sizes[0]`` members train on ``parts[0]``, the next ``sizes[1]`` on ``parts[1]``, and so on.
+    Logits (K, B, 1) -> per-member losses (K,), K = sum(sizes); each member's loss is exactly what
+    its group's loss gives on its logits, so a whole grid of (alpha_D, alpha_G) runs as one batched
+    computation."""
+    parts, sizes = list(parts), [int(n) for n in sizes]
+    if len(parts) != len(sizes) or not parts or min(sizes) < 1:
+        raise ValueError(f"Invalid groups: {len(parts)} losses and sizes {sizes}; give one size >= 1 per loss.")
+    bounds = [0]
+    for n in sizes:
+        bounds.append(bounds[-1] + n)
+
+    def check(x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[0] != bounds[-1]:
+            raise ValueError(f"Expected logits of shape (K={bounds[-1]}, B, 1), got {tuple(x.shape)}.")
+
+    def d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        check(real), check(fake)
+        return torch.cat([p.d(real[a:b], fake[a:b]) for p, a, b in zip(parts, bounds, bounds[1:])])
+
+    def g(fake: torch.Tensor) -> torch.Tensor:
+        check(fake)
+        return torch.cat([p.g(fake[a:b]) for p, a, b in zip(parts, bounds, bounds[1:])])
+
+    name = "grouped(" + ", ".join(p.name for p in parts) + ")"
+    return glosses.GANLoss(name, d, g, {"parts": [(p.name, p.options) for p in parts], "sizes": sizes})
+
+
+def ring_table(G: BatchedMLP, ring, n: int, latent_dim: int = 2, seed: int = 0,
+               chunk: int = 64) -> pd.DataFrame:
+    """The ring metrics (:func:`gancore.metrics.ring_metrics`) of every member on ``n`` samples from
+    the same fixed noise: one row per member with ``modes``, ``hqs``, ``success``, ``failure``, ``kl``.
+    ``ring`` is a data set carrying ``.means`` and ``.sigma`` (``data.load("ring")``). Members are
+    evaluated ``chunk`` at a time to bound memory."""
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    device = G.weights[0].device
+    rows: dict[str, list] = {}
+    with torch.no_grad():
+        for start in range(0, G.members, chunk):
+            k = min(chunk, G.members - start)
+            x = G(z.to(device).expand(k, n, latent_dim), members=slice(start, start + k))
+            for key, v in metrics.ring_metrics(x.cpu(), ring.means, ring.sigma).items():
+                rows.setdefault(key, []).extend(v.tolist())
+    return pd.DataFrame(rows)

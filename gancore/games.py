@@ -221,6 +221,12 @@ class BilinearGame(ZeroSumGame):
     def f(self, x: Tensor, y: Tensor, batch: Batch = None) -> Tensor:
         return x @ self.A @ y + self.b @ x + self.c @ y
 
+    def pseudogradient(self, x: Tensor, y: Tensor, batch: Batch = None) -> tuple[Tensor, Tensor]:
+        r"""Closed form :math:`F(x, y) = (A y + b, -(A^T x + c))` (autograd when a graph is needed)."""
+        if x.requires_grad or y.requires_grad:
+            return super().pseudogradient(x, y, batch)
+        return self.A @ y + self.b, -(self.A.T @ x + self.c)
+
     def lipschitz(self) -> float:
         r""":math:`L = \|A\|_2`, the Lipschitz constant of F."""
         return torch.linalg.matrix_norm(self.A, ord=2).item()
@@ -250,16 +256,33 @@ class WGAN1D(ZeroSumGame):
     sign convention). ``x = (theta,)``, ``y = (phi,)``; solution (0, 0). The theta-block of
     :math:`\hat F` is exact, the phi-block :math:`-(\bar u - \bar z - \theta)` has variance
     :math:`2/S` for a batch of size S. A batch is the pair ``(u, z)``.
+
+    ``sufficient=True`` draws only the batch means :math:`\bar u, \bar z \sim N(0, 1/S)` (one-element
+    tensors): :math:`\hat f` depends on the batch through them alone, so :math:`\hat F` has exactly
+    the same distribution, and batches of :math:`10^{12}` samples cost nothing to draw.
     """
 
     stochastic = True
 
-    def __init__(self, theta0: float = 1.0, phi0: float = 1.0, dtype: torch.dtype = torch.float64) -> None:
+    def __init__(self, theta0: float = 1.0, phi0: float = 1.0, dtype: torch.dtype = torch.float64,
+                 sufficient: bool = False) -> None:
         super().__init__(torch.tensor([theta0], dtype=dtype), torch.tensor([phi0], dtype=dtype))
+        self.sufficient = sufficient
 
     def sample(self, size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        if size < 1:
+            raise ValueError(f"Invalid batch size: {size}; use size >= 1.")
+        if self.sufficient:
+            return tuple(torch.randn(1, generator=generator, dtype=self.x.dtype) / size ** 0.5 for _ in range(2))
         return (torch.randn(size, generator=generator, dtype=self.x.dtype),
                 torch.randn(size, generator=generator, dtype=self.x.dtype))
+
+    def pseudogradient(self, x: Tensor, y: Tensor, batch: Batch = None) -> tuple[Tensor, Tensor]:
+        r"""Closed form :math:`\hat F = (-\phi, -(\bar u - \bar z - \theta))` (expectation: :math:`(-\phi, \theta)`)."""
+        if x.requires_grad or y.requires_grad:
+            return super().pseudogradient(x, y, batch)
+        gap = -x if batch is None else batch[0].mean() - batch[1].mean() - x
+        return -y, -gap
 
     def f(self, x: Tensor, y: Tensor, batch: Batch = None) -> Tensor:
         theta, phi = x[0], y[0]
@@ -299,8 +322,19 @@ class StochasticBilinearGame(ZeroSumGame):
         return torch.randint(self.n, (size,), generator=generator)
 
     def f(self, x: Tensor, y: Tensor, batch: Batch = None) -> Tensor:
-        i = torch.arange(self.n) if batch is None else batch
-        return (x[i] * y[i]).mean() + (self.a[i] @ x).mean() + (self.b[i] @ y).mean()
+        if batch is None:
+            return (x * y).mean() + (self.a @ x).mean() + (self.b @ y).mean()
+        return (x[batch] * y[batch]).mean() + (self.a[batch] @ x).mean() + (self.b[batch] @ y).mean()
+
+    def pseudogradient(self, x: Tensor, y: Tensor, batch: Batch = None) -> tuple[Tensor, Tensor]:
+        r"""Closed form: for a batch of indices :math:`i_1..i_S`,
+        :math:`\hat F = (\frac1S \sum_s (y_{i_s} e_{i_s} + a_{i_s}), -\frac1S \sum_s (x_{i_s} e_{i_s} + b_{i_s}))`."""
+        if x.requires_grad or y.requires_grad:
+            return super().pseudogradient(x, y, batch)
+        if batch is None:
+            return y / self.n + self.a.mean(0), -(x / self.n + self.b.mean(0))
+        counts = torch.bincount(batch, minlength=self.n).to(x.dtype) / batch.numel()
+        return counts * y + counts @ self.a, -(counts * x + counts @ self.b)
 
     def solution(self) -> tuple[Tensor, Tensor]:
         M_bar = torch.eye(self.n, dtype=self.a.dtype) / self.n
@@ -359,10 +393,35 @@ class Trajectory:
     avg_distance: list[float] | None = None
     avg_residual: list[float] | None = None
 
+    def first_below(self, tol: float, count: str = "grad_evals", relative: bool = True) -> int | None:
+        r"""The ``count`` (``"grad_evals"``, ``"samples"`` or ``"iterations"``) at the first entry whose
+        distance to the solution is :math:`\le` ``tol`` (relative to the starting distance when
+        ``relative``), or None if the run never gets there."""
+        if count not in ("grad_evals", "samples", "iterations"):
+            raise ValueError(f"Invalid count {count!r}: use 'grad_evals', 'samples' or 'iterations'.")
+        scale = self.distance[0] if relative else 1.0
+        for k, d in enumerate(self.distance):
+            if d <= tol * scale:
+                return k if count == "iterations" else getattr(self, count)[k]
+        return None
+
+    def tail_mean_square(self, fraction: float = 0.5, averaged: bool = False) -> float:
+        r"""Mean of the squared distance to the solution over the last ``fraction`` of the run (of the
+        averaged iterate with ``averaged=True``): the size of the neighbourhood a method with a fixed
+        batch settles in."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"Invalid fraction: {fraction}; use 0 < fraction <= 1.")
+        values = self.avg_distance if averaged else self.distance
+        if values is None:
+            raise ValueError("This trajectory has no averaged iterate: run(..., average=True).")
+        tail = values[-max(1, int(len(values) * fraction)):]
+        return sum(d * d for d in tail) / len(tail)
+
 
 def run(game: Game, make_optimizer: Callable[[list[dict[str, Any]]], Optimizer], steps: int,
         batch_size: int | None = None, schedule: Callable[[int], int] | None = None,
-        generator: torch.Generator | None = None, average: bool = False) -> Trajectory:
+        generator: torch.Generator | None = None, average: bool = False,
+        residual: bool = True) -> Trajectory:
     """Run a solver on ``game`` for ``steps`` simultaneous iterations and record the trajectory.
 
     ``make_optimizer(game.param_groups())`` builds the solver (each group carries its player's
@@ -373,6 +432,8 @@ def run(game: Game, make_optimizer: Callable[[list[dict[str, Any]]], Optimizer],
     point. After every step the parameters are projected onto the domain, as the training loop
     does with ``projection_D``: idempotent for solvers that project, and it makes
     :class:`torch.optim.SGD` projected GDA. ``generator`` drives the mini-batches.
+    ``residual=False`` skips the natural residual (NaN in the trajectory), which costs one more
+    pseudogradient per recorded point.
     """
     if batch_size is not None and schedule is not None:
         raise ValueError("Give batch_size or schedule, not both.")
@@ -382,7 +443,8 @@ def run(game: Game, make_optimizer: Callable[[list[dict[str, Any]]], Optimizer],
         raise ValueError(f"Invalid number of steps: {steps}; use steps >= 0.")
     opt = make_optimizer(game.param_groups())
     two_phase = callable(getattr(opt, "extrapolation", None))
-    known = game.solution() is not None
+    star = game.solution()
+    star = None if star is None else torch.cat(star)
     out = Trajectory()
     averaged = ergodic_average(game) if average else None
     if averaged is not None:
@@ -396,16 +458,21 @@ def run(game: Game, make_optimizer: Callable[[list[dict[str, Any]]], Optimizer],
         evals += 1
         samples += size or 0
 
+    def distance(g: Game) -> float:
+        if star is None:
+            return float("nan")
+        return torch.linalg.vector_norm(torch.cat([g.x.detach(), g.y.detach()]) - star).item()
+
     def record() -> None:
-        out.distance.append(game.distance() if known else float("nan"))
-        out.residual.append(game.residual())
+        out.distance.append(distance(game))
+        out.residual.append(game.residual() if residual else float("nan"))
         out.grad_evals.append(evals)
         out.samples.append(samples)
         if averaged is not None:
             averaged.update_parameters(game)
             avg_game = averaged.module
-            out.avg_distance.append(avg_game.distance() if known else float("nan"))
-            out.avg_residual.append(avg_game.residual())
+            out.avg_distance.append(distance(avg_game))
+            out.avg_residual.append(avg_game.residual() if residual else float("nan"))
 
     record()
     for k in range(steps):

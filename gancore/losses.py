@@ -229,16 +229,35 @@ def _ns() -> GANLoss:
     return GANLoss("ns", _bce_d, _bce_ns_g)
 
 
-def _alpha(alpha_d: float = 1.0, alpha_g: float = 1.0, generator: str = "saturating") -> GANLoss:
+def _clamped(objective: Callable[..., Tensor], bound: float) -> Callable[..., Tensor]:
+    """``objective`` evaluated on logits clamped to [-bound, bound] (zero gradient outside)."""
+    def wrapped(*logits: Tensor) -> Tensor:
+        return objective(*(z.clamp(-bound, bound) for z in logits))
+    return wrapped
+
+
+def _alpha(alpha_d: float = 1.0, alpha_g: float = 1.0, generator: str = "saturating",
+           p_min: float | None = None) -> GANLoss:
     """(alpha_D, alpha_G)-GAN (ISIT23): D minimises mean l_aD(1, D(x)) + mean l_aD(0, D(G(z)));
     G minimises -mean l_aG(0, D(G(z))) (saturating, Theorem 1) or mean l_aG(1, D(G(z))) (ns, Theorem 2).
-    alpha_d = alpha_g = 1 is the vanilla / non-saturating GAN."""
+    alpha_d = alpha_g = 1 is the vanilla / non-saturating GAN.
+
+    ``p_min`` clamps D's probability to [p_min, 1 - p_min] as the paper's code does (1e-7 there),
+    i.e. its logit to +-log((1 - p_min)/p_min), with zero gradient outside: every loss is then
+    bounded (alpha < 1 losses grow like p^(-(1-alpha)/alpha) as p -> 0). None (default) clamps nothing."""
     alpha_d, alpha_g = _check_alpha(alpha_d, "alpha_d"), _check_alpha(alpha_g, "alpha_g")
     generators = {"saturating": _alpha_saturating_g, "ns": _alpha_ns_g}
     if generator not in generators:
         raise ValueError(f"Invalid generator: {generator!r}; choose 'saturating' or 'ns'")
-    return GANLoss("alpha", partial(_alpha_d, alpha_d=alpha_d), partial(generators[generator], alpha_g=alpha_g),
-                   {"alpha_d": alpha_d, "alpha_g": alpha_g, "generator": generator})
+    d, g = partial(_alpha_d, alpha_d=alpha_d), partial(generators[generator], alpha_g=alpha_g)
+    options: dict[str, Any] = {"alpha_d": alpha_d, "alpha_g": alpha_g, "generator": generator}
+    if p_min is not None:
+        if not 0 < p_min < 0.5:
+            raise ValueError(f"Invalid p_min: {p_min} (the clamp [p_min, 1 - p_min] needs 0 < p_min < 0.5)")
+        bound = math.log((1 - p_min) / p_min)
+        d, g = _clamped(d, bound), _clamped(g, bound)
+        options["p_min"] = p_min
+    return GANLoss("alpha", d, g, options)
 
 
 def _lsgan(a: float = 0.0, b: float = 1.0, c: float = 1.0) -> GANLoss:
@@ -272,7 +291,7 @@ def gan_loss(name: str, **options: Any) -> GANLoss:
     """The GAN objective registered as ``name``, configured by ``options``.
 
     Names: ``vanilla``, ``ns``, ``alpha`` (options ``alpha_d``, ``alpha_g``, ``generator`` =
-    ``"saturating"`` | ``"ns"``; defaults 1, 1, saturating), ``lsgan`` (options ``a``, ``b``, ``c``;
+    ``"saturating"`` | ``"ns"``, ``p_min``; defaults 1, 1, saturating, None), ``lsgan`` (options ``a``, ``b``, ``c``;
     defaults 0, 1, 1), ``wasserstein``, ``hinge``. Unknown name -> ``ValueError`` listing the known
     ones; unknown option -> ``TypeError`` listing the accepted ones.
     """

@@ -8,7 +8,12 @@ programming. This module holds, in order:
 * the meta game: :func:`solve_matrix_game`, :func:`best_response_gains`, :func:`exploitability`;
 * pruning of the stored sets: :func:`dominated_strategies`, :func:`prune`;
 * networks: :class:`MixedGenerator` (sampling from a meta-strategy over generators) and continual
-  learning by EWC (Kirkpatrick et al., PNAS 2017): :func:`diagonal_fisher`, :class:`EWC`.
+  learning by EWC (Kirkpatrick et al., PNAS 2017): :func:`diagonal_fisher`, :class:`EWC`;
+* the double oracle loop for any game with oracles, :func:`double_oracle`, and DO-GAN on top of
+  :func:`gancore.train.fit`, :func:`dogan` (networks as CPU-stored :class:`Strategy` records, oracles
+  against mixtures via :class:`DiscriminatorMixture` / :class:`GeneratorMixture` /
+  :class:`MixtureLoss` and the :class:`OnlyOne` policy);
+* the base GANs DO-GAN is applied to: :func:`base_gan` (vanilla, DCGAN, SNGAN, stacked).
 
 All matrix-game functions take a payoff matrix as a numpy array or a torch tensor and return numpy
 arrays and Python floats.
@@ -16,10 +21,15 @@ arrays and Python floats.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import scipy.optimize
 import torch
 from torch import nn
@@ -33,6 +43,18 @@ __all__ = [
     "MixedGenerator",
     "diagonal_fisher",
     "EWC",
+    "double_oracle",
+    "DoubleOracleResult",
+    "Strategy",
+    "DiscriminatorMixture",
+    "GeneratorMixture",
+    "MixtureLoss",
+    "OnlyOne",
+    "dogan",
+    "DOGANResult",
+    "BASE_GANS",
+    "base_gan",
+    "StackedDiscriminator",
 ]
 
 METHODS = ("highs", "cvxpy")
@@ -79,8 +101,12 @@ def _clean(p: np.ndarray) -> np.ndarray:
     return p / p.sum()
 
 
-def _maxmin_highs(U: np.ndarray) -> tuple[np.ndarray, float]:
-    """Row player's LP: maximise v s.t. ``sum_i x_i U[i, j] >= v`` for all j, x in the simplex."""
+def _maxmin_highs(U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row player's LP: maximise v s.t. ``sum_i x_i U[i, j] >= v`` for all j, x in the simplex.
+
+    Returns ``(x, y)``: the primal solution and, as the column player's strategy, the multipliers of
+    the constraints ``v - x^T U[:, j] <= 0`` (the dual of the row LP is the column player's LP).
+    """
     m, n = U.shape
     c = np.zeros(m + 1)
     c[-1] = -1.0  # minimise -v
@@ -91,20 +117,23 @@ def _maxmin_highs(U: np.ndarray) -> tuple[np.ndarray, float]:
                                  bounds=bounds, method="highs")
     if res.status != 0:
         raise RuntimeError(f"linprog (HiGHS) failed on the matrix game: {res.message}")
-    return res.x[:m], float(res.x[-1])
+    return res.x[:m], -res.ineqlin.marginals
 
 
-def _maxmin_cvxpy(U: np.ndarray) -> tuple[np.ndarray, float]:
-    """The same LP as :func:`_maxmin_highs`, written with cvxpy."""
+def _maxmin_cvxpy(U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both players' LPs (the row LP of :func:`_maxmin_highs` and its mirror), written with cvxpy."""
     import cvxpy as cp  # imported here: cvxpy takes about a second to import
 
-    m, _ = U.shape
-    x, v = cp.Variable(m), cp.Variable()
-    problem = cp.Problem(cp.Maximize(v), [U.T @ x >= v, x >= 0, cp.sum(x) == 1])
-    problem.solve()
-    if problem.status != cp.OPTIMAL:
-        raise RuntimeError(f"cvxpy failed on the matrix game: status {problem.status}")
-    return np.asarray(x.value), float(v.value)
+    strategies = []
+    for S in (U, -U.T):  # the column player maximises -U
+        m, _ = S.shape
+        x, v = cp.Variable(m), cp.Variable()
+        problem = cp.Problem(cp.Maximize(v), [S.T @ x >= v, x >= 0, cp.sum(x) == 1])
+        problem.solve()
+        if problem.status != cp.OPTIMAL:
+            raise RuntimeError(f"cvxpy failed on the matrix game: status {problem.status}")
+        strategies.append(np.asarray(x.value))
+    return strategies[0], strategies[1]
 
 
 def solve_matrix_game(U: Any, method: str = "highs") -> tuple[np.ndarray, np.ndarray, float]:
@@ -116,8 +145,9 @@ def solve_matrix_game(U: Any, method: str = "highs") -> tuple[np.ndarray, np.nda
         column: min_{y, w} w  s.t.  sum_j U[i, j] y_j <= w  for all i,  y >= 0,  sum_j y_j = 1
 
     whose optimal values coincide (v = w, the value of the game), so ``(x, y)`` is an equilibrium.
-    The LPs are solved on the payoffs mapped affinely to [0, 1], which leaves the equilibria
-    unchanged. Equilibrium strategies need not be unique; the value is.
+    The column LP is the dual of the row LP: with HiGHS one solve gives both (``y`` = the row LP's
+    constraint multipliers); with cvxpy both LPs are solved. The LPs are solved on the payoffs
+    mapped affinely to [0, 1], which leaves the equilibria unchanged. Equilibrium strategies need not be unique; the value is.
 
     Args:
         U: payoff matrix (m x n) to the row player, a numpy array or torch tensor.
@@ -134,9 +164,7 @@ def solve_matrix_game(U: Any, method: str = "highs") -> tuple[np.ndarray, np.nda
         raise ValueError(f"Unknown method {method!r}; known methods: {', '.join(METHODS)}")
     U = _payoff_matrix(U)
     S, _, _ = _normalised(U)
-    maxmin = _maxmin_highs if method == "highs" else _maxmin_cvxpy
-    x, _ = maxmin(S)
-    y, _ = maxmin(-S.T)  # the column player maximises -U
+    x, y = (_maxmin_highs if method == "highs" else _maxmin_cvxpy)(S)
     x, y = _clean(x), _clean(y)
     return x, y, float(x @ U @ y)
 
@@ -424,3 +452,527 @@ class EWC(nn.Module):
 
     def extra_repr(self) -> str:
         return f"lam={self.lam}, parameters={len(self.names)}"
+
+
+# --------------------------------------------------------------------------------------------
+# The double oracle loop
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class DoubleOracleResult:
+    """What :func:`double_oracle` returns.
+
+    ``rows`` / ``cols`` are the kept strategies (for GANs: :class:`Strategy` records holding CPU
+    state dicts), ``U`` their meta payoff matrix, ``sigma_row`` / ``sigma_col`` / ``value`` its exact
+    equilibrium, and ``history`` one row per DO iteration: the meta game ``U``, the sigmas and value
+    after the iteration, the oracles' best-response gains against the previous meta-strategies,
+    the support sizes, whether the run stopped there, and the seconds spent in the oracles,
+    the payoff evaluation, the meta-solve and the pruning.
+    """
+
+    rows: list[Any]
+    cols: list[Any]
+    U: np.ndarray
+    sigma_row: np.ndarray
+    sigma_col: np.ndarray
+    value: float
+    history: pd.DataFrame
+    converged: bool
+
+    def exploitability(self) -> float:
+        """NashConv of the final meta-strategies in the final meta game (0 up to the LP's tolerance)."""
+        return exploitability(self.U, self.sigma_row, self.sigma_col)
+
+
+def double_oracle(
+    payoff: Callable[[Sequence[Any], Sequence[Any]], np.ndarray],
+    row_oracle: Callable[[Sequence[Any], np.ndarray, Sequence[Any], np.ndarray, int], Any],
+    col_oracle: Callable[[Sequence[Any], np.ndarray, Sequence[Any], np.ndarray, int], Any],
+    row0: Any,
+    col0: Any,
+    *,
+    iterations: int,
+    eps: float = 0.0,
+    cap: int | None = None,
+    by_mixture: bool = False,
+    callback: Callable[[int, DoubleOracleResult], dict] | None = None,
+) -> DoubleOracleResult:
+    """The double oracle algorithm (McMahan et al. 2003; DO-GAN, Aung et al. 2022, Algorithm 1).
+
+    Starting from one strategy per player, each iteration t = 1, 2, ...:
+
+    1. the meta game ``U[i, j] = payoff(row_i, col_j)`` is solved exactly by LP
+       (:func:`solve_matrix_game`): meta-strategies ``sigma_row``, ``sigma_col`` and value ``v``;
+    2. ``row_oracle(rows, sigma_row, cols, sigma_col, t)`` returns a (best) response ``r`` to the
+       column mixture and ``col_oracle(...)`` one ``c`` to the row mixture;
+    3. their gains are ``g_row = payoff(r, cols) @ sigma_col - v`` and
+       ``g_col = v - sigma_row @ payoff(rows, c)``; if both are ``<= eps`` the loop stops (for exact
+       oracles the meta equilibrium is then an eps-equilibrium of the full game: its exploitability
+       there is ``g_row + g_col``);
+    4. otherwise ``r`` and ``c`` join the sets (only the new row, the new column and their corner
+       are evaluated), the meta game is solved again, and with a support ``cap`` the sets are pruned
+       (:func:`prune`: weakly dominated strategies first, then the least probable) and re-solved.
+
+    Args:
+        payoff: ``payoff(rows, cols)`` -> the (len(rows) x len(cols)) block of payoffs to the row
+            player (who maximises).
+        row_oracle, col_oracle: ``oracle(rows, sigma_row, cols, sigma_col, t)`` -> a new strategy.
+        row0, col0: the initial strategies.
+        iterations: the most DO iterations (oracle calls per player).
+        eps: the stopping tolerance on both gains.
+        cap: the most strategies each player keeps (None: no pruning).
+        by_mixture: pruning also removes strategies dominated by mixtures (an LP each).
+        callback: ``callback(t, result_so_far) -> dict`` adds columns to the iteration's history row
+            (its time is not counted in any of the timings).
+
+    Returns:
+        A :class:`DoubleOracleResult`.
+    """
+    if iterations < 0:
+        raise ValueError(f"Invalid number of iterations: {iterations}")
+    if not eps >= 0:
+        raise ValueError(f"Invalid eps: {eps}; it must be >= 0")
+    if cap is not None and (not isinstance(cap, (int, np.integer)) or isinstance(cap, bool) or cap < 1):
+        raise ValueError(f"Invalid cap: {cap!r}; it must be an integer >= 1 or None")
+    rows, cols = [row0], [col0]
+    t0 = time.perf_counter()
+    U = _payoff_matrix(payoff(rows, cols))
+    payoff_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    x, y, v = solve_matrix_game(U)
+    solve_s = time.perf_counter() - t0
+    history: list[dict] = []
+
+    def snapshot(converged: bool) -> DoubleOracleResult:
+        return DoubleOracleResult(list(rows), list(cols), U.copy(), x.copy(), y.copy(), v,
+                                  pd.DataFrame(history), converged)
+
+    def record(t: int, gains: tuple[float, float], stop: bool, times: dict[str, float]) -> None:
+        row = {"iteration": t, "U": U.copy(), "sigma_row": x.copy(), "sigma_col": y.copy(), "value": v,
+               "row_gain": gains[0], "col_gain": gains[1], "rows": len(rows), "cols": len(cols),
+               "stopped": stop, **times}
+        history.append(row)
+        if callback is not None:
+            history[-1].update(callback(t, snapshot(stop)))
+
+    record(0, (float("nan"), float("nan")), iterations == 0,
+           {"oracle_s": 0.0, "payoff_s": payoff_s, "solve_s": solve_s, "prune_s": 0.0})
+    for t in range(1, iterations + 1):
+        t0 = time.perf_counter()
+        r = row_oracle(rows, x, cols, y, t)
+        c = col_oracle(rows, x, cols, y, t)
+        oracle_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        new_row = _payoff_matrix(payoff([r], cols))[0]
+        new_col = _payoff_matrix(payoff(rows, [c]))[:, 0]
+        gains = (float(new_row @ y) - v, v - float(x @ new_col))
+        stop = gains[0] <= eps and gains[1] <= eps
+        if not stop:
+            corner = float(_payoff_matrix(payoff([r], [c]))[0, 0])
+            U = np.block([[U, new_col[:, None]], [new_row[None, :], np.array([[corner]])]])
+            rows, cols = rows + [r], cols + [c]
+        payoff_s = time.perf_counter() - t0
+        solve_s = prune_s = 0.0
+        if not stop:
+            t0 = time.perf_counter()
+            x, y, v = solve_matrix_game(U)
+            solve_s = time.perf_counter() - t0
+            if cap is not None and (len(rows) > cap or len(cols) > cap):
+                t0 = time.perf_counter()
+                keep_r, keep_c = prune(U, x, y, cap, by_mixture=by_mixture)
+                rows, cols = [rows[i] for i in keep_r], [cols[j] for j in keep_c]
+                U = U[np.ix_(keep_r, keep_c)]
+                prune_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                x, y, v = solve_matrix_game(U)
+                solve_s += time.perf_counter() - t0
+        record(t, gains, stop, {"oracle_s": oracle_s, "payoff_s": payoff_s, "solve_s": solve_s,
+                                "prune_s": prune_s})
+        if stop:
+            return snapshot(True)
+    return snapshot(False)
+
+
+# --------------------------------------------------------------------------------------------
+# DO-GAN: networks as strategies
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Strategy:
+    """A pure strategy of the meta game: a trained network kept OFF the device.
+
+    ``state`` is a CPU state dict, or the path of a file holding one (``store_dir`` of
+    :func:`dogan`); ``born`` is the DO iteration that produced it (0: the initial network) and
+    ``name`` a label such as ``"G3"``.
+    """
+
+    state: dict[str, torch.Tensor] | Path
+    born: int
+    name: str
+
+    def load(self) -> dict[str, torch.Tensor]:
+        """The state dict (read from disk when stored there)."""
+        if isinstance(self.state, Path):
+            return torch.load(self.state, map_location="cpu", weights_only=True)
+        return self.state
+
+    def build(self, make: Callable[[], nn.Module], device: torch.device | str = "cpu") -> nn.Module:
+        """A network from ``make()`` with this strategy's parameters, on ``device``, in eval mode."""
+        net = make()
+        net.load_state_dict(self.load())
+        return net.to(device).eval()
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+class _Frozen(nn.Module):
+    """Networks that stay in eval mode (batch-norm running statistics, spectral-norm vectors and
+    all parameters fixed) whatever ``train()`` is called with."""
+
+    def __init__(self, nets: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def train(self, mode: bool = True) -> "_Frozen":
+        super().train(mode)
+        self.nets.eval()
+        return self
+
+
+class DiscriminatorMixture(_Frozen):
+    """Fixed discriminators ``D_1..D_K``: ``x -> (K, B, 1)``, the logits of every member."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([D(x) for D in self.nets])
+
+
+class GeneratorMixture(_Frozen):
+    """Fixed generators ``G_1..G_K``: ``z -> (K * B, ...)``, every member's samples, member-major."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([G(z) for G in self.nets])
+
+
+class MixtureLoss:
+    """A GAN loss in expectation over a mixed opponent with probabilities ``weights`` (K,).
+
+    Logits of shape (K, B, 1) (a :class:`DiscriminatorMixture`) or (K * B, 1) (a discriminator on
+    a :class:`GeneratorMixture`'s samples) are split by member; with ``l_k`` the loss against member
+    k, the value is ``sum_k weights_k l_k``: the expected loss of a player facing the mixture, exact
+    rather than sampled, and its gradient is the expected gradient.
+    """
+
+    def __init__(self, loss: Any, weights: Any) -> None:
+        w = torch.as_tensor(np.asarray(weights, dtype=np.float64), dtype=torch.float32)
+        if w.dim() != 1 or len(w) == 0 or (w < 0).any() or abs(float(w.sum()) - 1.0) > _PROB_ATOL:
+            raise ValueError(f"weights must be a non-empty probability vector, got {w.tolist()}")
+        self.loss, self.weights = loss, w
+        self.name = f"mixture-{getattr(loss, 'name', type(loss).__name__)}"
+
+    def _members(self, logits: torch.Tensor) -> torch.Tensor:
+        K = len(self.weights)
+        if logits.dim() == 3 and logits.shape[0] == K:
+            return logits
+        if logits.dim() == 2 and logits.shape[0] % K == 0:
+            return logits.reshape(K, -1, logits.shape[-1])
+        raise ValueError(f"Cannot split logits of shape {tuple(logits.shape)} into {K} members")
+
+    def _expect(self, values: torch.Tensor) -> torch.Tensor:
+        return (self.weights.to(values) * values).sum()
+
+    def d(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return self._expect(self.loss.d(real_logits, self._members(fake_logits)))
+
+    def g(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return self._expect(self.loss.g(self._members(fake_logits)))
+
+
+class OnlyOne:
+    """The :class:`gancore.train.Policy` of an oracle: only ``player`` ("G" or "D") ever updates.
+
+    Simultaneous (both gradients at the same point), so the fixed opponent's optimizer never steps.
+    """
+
+    simultaneous = True
+
+    def __init__(self, player: Literal["G", "D"]) -> None:
+        if player not in ("G", "D"):
+            raise ValueError(f"Unknown player {player!r}; known players: G, D")
+        self.player = player
+        self.name = f"only_{player}"
+
+    def decide(self, step: int, d_loss: torch.Tensor, g_loss: torch.Tensor) -> tuple[bool, bool]:
+        return self.player == "D", self.player == "G"
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+@dataclass
+class DOGANResult(DoubleOracleResult):
+    """:class:`DoubleOracleResult` of :func:`dogan`: ``rows`` are generator and ``cols``
+    discriminator :class:`Strategy` records; ``make_G`` / ``make_D`` rebuild the networks;
+    ``training_steps`` counts the :func:`gancore.train.fit` steps of all (initial and oracle) training."""
+
+    make_G: Callable[[], nn.Module] | None = None
+    make_D: Callable[[], nn.Module] | None = None
+    oracle_steps: int = 0
+    training_steps: int = 0
+    initial: tuple[Strategy, Strategy] | None = None
+
+    @property
+    def generators(self) -> list[Strategy]:
+        return self.rows
+
+    @property
+    def discriminators(self) -> list[Strategy]:
+        return self.cols
+
+    def stored_bytes(self) -> int:
+        """Bytes of all kept strategies' state dicts (what the loop keeps off the device)."""
+        return sum(v.numel() * v.element_size() for s in self.rows + self.cols for v in s.load().values())
+
+    def mixed_generator(self, device: torch.device | str = "cpu") -> MixedGenerator:
+        """The final meta-strategy over generators, to sample from (eval mode, on ``device``)."""
+        return MixedGenerator([s.build(self.make_G, device) for s in self.rows], self.sigma_row).to(device).eval()
+
+
+def _support(strategies: Sequence[Strategy], probs: np.ndarray) -> tuple[list[Strategy], np.ndarray]:
+    """The strategies of positive probability and their renormalised probabilities."""
+    keep = np.flatnonzero(probs > 1e-9)
+    p = probs[keep]
+    return [strategies[i] for i in keep], p / p.sum()
+
+
+def dogan(
+    make_G: Callable[[], nn.Module],
+    make_D: Callable[[], nn.Module],
+    data: Any,
+    *,
+    loss: Any,
+    latent_dim: int | Sequence[int],
+    iterations: int,
+    oracle_steps: int,
+    init_steps: int,
+    batch_size: int,
+    lr_G: float,
+    lr_D: float,
+    betas: tuple[float, float] = (0.5, 0.999),
+    eps: float = 0.0,
+    cap: int | None = None,
+    by_mixture: bool = False,
+    ewc_lambda: float = 0.0,
+    fisher_batches: int = 4,
+    n_payoff: int = 512,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    store_dir: str | os.PathLike | None = None,
+    evaluate: Callable[[int, DOGANResult], dict] | None = None,
+    initial: tuple[Strategy, Strategy] | None = None,
+) -> DOGANResult:
+    """DO-GAN (Aung et al. 2022): the double oracle loop with trained networks as pure strategies.
+
+    * Strategies: ``G_0``, ``D_0`` are trained together for ``init_steps`` steps of
+      :func:`gancore.train.fit` (alternating); every strategy is then kept as a CPU state dict
+      (or a file in ``store_dir``), so device memory holds only the networks in use.
+    * Meta payoff: ``U[i, j] = loss.d(D_j(x), D_j(G_i(z)))``, the discriminator's loss (the
+      generator maximises it, the discriminator minimises it), on ONE fixed evaluation batch of
+      ``n_payoff`` real samples and latents shared by all entries (common random numbers), all
+      networks in eval mode.
+    * Oracles: the generator oracle is warm-started from the most probable generator and trained
+      with :func:`gancore.train.fit` for ``oracle_steps`` steps against the discriminator mixture
+      ``sigma_D`` (:class:`DiscriminatorMixture` with :class:`MixtureLoss`, the exact expected loss;
+      policy :class:`OnlyOne` so only the generator moves); the discriminator oracle likewise
+      against ``sigma_G`` (:class:`GeneratorMixture`). Fresh Adam(lr, betas) per oracle.
+    * Continual learning: with ``ewc_lambda > 0`` each oracle's loss gets :class:`EWC` anchored at
+      its warm start (the previous solution), the diagonal Fisher taken from ``fisher_batches``
+      batches of its own loss against the current mixture (``penalty_G`` / ``penalty_D`` of fit).
+    * Stopping and pruning: :func:`double_oracle` with ``eps``, ``cap`` and ``by_mixture``.
+
+    ``initial=(G_0, D_0)`` (e.g. ``other_result.initial``) starts from given strategies instead of
+    training them, so that runs differing only in their DO settings share the start; their
+    ``init_steps`` then still count in ``training_steps``. ``evaluate(t, result_so_far)`` adds columns to each iteration's history row (e.g. ring metrics of
+    ``result_so_far.mixed_generator()``). Each oracle's fit seed is ``seed + 1000 * t`` (+1 for D).
+    """
+    from . import train  # imported here: train is a heavier module than the meta game
+
+    if oracle_steps < 1 or init_steps < 0 or fisher_batches < 1 or n_payoff < 1:
+        raise ValueError(f"Invalid sizes: oracle_steps={oracle_steps}, init_steps={init_steps}, "
+                         f"fisher_batches={fisher_batches}, n_payoff={n_payoff}")
+    if not ewc_lambda >= 0:
+        raise ValueError(f"Invalid EWC strength ewc_lambda: {ewc_lambda}")
+    dev = train.resolve_device(device)
+    latent = (latent_dim,) if isinstance(latent_dim, int) else tuple(latent_dim)
+    folder = Path(store_dir) if store_dir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    steps_used = 0
+
+    def keep(net: nn.Module, born: int, name: str) -> Strategy:
+        state = _cpu_state(net)
+        if folder is not None:
+            path = folder / f"{name}.pt"
+            torch.save(state, path)
+            return Strategy(path, born, name)
+        return Strategy(state, born, name)
+
+    def adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
+        return torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr, betas=betas)
+
+    def idle(net: nn.Module) -> torch.optim.Optimizer:  # the fixed opponent's optimizer: never steps
+        return torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.0)
+
+    # the initial strategies: a briefly trained base GAN
+    torch.manual_seed(seed)
+    G0, D0 = make_G(), make_D()
+    if initial is not None:
+        G0.load_state_dict(initial[0].load()), D0.load_state_dict(initial[1].load())
+        steps_used += init_steps
+    elif init_steps > 0:
+        train.fit(G0, D0, data, loss=loss, opt_G=adam(G0, lr_G), opt_D=adam(D0, lr_D), steps=init_steps,
+                  batch_size=batch_size, latent_dim=latent, policy="alternating", seed=seed, device=dev,
+                  progress=False)
+        steps_used += init_steps
+
+    # the fixed evaluation batch of the meta game (common random numbers)
+    n = min(n_payoff, len(data))
+    real = train.Batches(data, n, seed + 7).__call__(0).to(dev)
+    z_eval = train.Noise(latent, seed + 7).__call__(0, n).to(dev)
+    fakes: dict[str, torch.Tensor] = {}  # generator name -> its samples on the evaluation batch
+    real_logits: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def payoff(gens: Sequence[Strategy], discs: Sequence[Strategy]) -> np.ndarray:
+        for s in gens:
+            if s.name not in fakes:
+                fakes[s.name] = s.build(make_G, dev)(z_eval)
+        out = np.empty((len(gens), len(discs)))
+        for j, s in enumerate(discs):
+            D = s.build(make_D, dev)
+            if s.name not in real_logits:
+                real_logits[s.name] = D(real)
+            for i, g in enumerate(gens):
+                out[i, j] = float(loss.d(real_logits[s.name], D(fakes[g.name])))
+        return out
+
+    def fisher_and_ewc(net: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+                       batches: list[Any]) -> EWC | None:
+        if ewc_lambda == 0:
+            return None
+        was = net.training
+        net.eval()
+        fisher = diagonal_fisher(net, loss_fn, batches)
+        net.train(was)
+        return EWC(net, fisher, ewc_lambda).to(dev)
+
+    def generator_oracle(gens, sigma_G, discs, sigma_D, t):
+        nonlocal steps_used
+        support, w = _support(discs, sigma_D)
+        G = gens[int(np.argmax(sigma_G))].build(make_G, dev).train()
+        D_mix = DiscriminatorMixture([s.build(make_D, dev) for s in support])
+        mix_loss = MixtureLoss(loss, w)
+        noise = train.Noise(latent, seed + 1000 * t)
+        ewc = fisher_and_ewc(G, lambda net, z: mix_loss.g(D_mix(net(z.to(dev)))),
+                             [noise(-1 - k, batch_size) for k in range(fisher_batches)])
+        train.fit(G, D_mix, data, loss=mix_loss, opt_G=adam(G, lr_G), opt_D=idle(D_mix), steps=oracle_steps,
+                  batch_size=batch_size, latent_dim=latent, policy=OnlyOne("G"), seed=seed + 1000 * t,
+                  device=dev, penalty_G=ewc, progress=False)
+        steps_used += oracle_steps
+        return keep(G, t, f"G{t}")
+
+    def discriminator_oracle(gens, sigma_G, discs, sigma_D, t):
+        nonlocal steps_used
+        support, w = _support(gens, sigma_G)
+        D = discs[int(np.argmax(sigma_D))].build(make_D, dev).train()
+        G_mix = GeneratorMixture([s.build(make_G, dev) for s in support])
+        mix_loss = MixtureLoss(loss, w)
+        batches = train.Batches(data, batch_size, seed + 1000 * t + 1, dev)
+        noise = train.Noise(latent, seed + 1000 * t + 1)
+        with torch.no_grad():
+            fisher_data = [(batches(k), G_mix(noise(-1 - k, batch_size).to(dev))) for k in range(fisher_batches)]
+        ewc = fisher_and_ewc(D, lambda net, b: mix_loss.d(net(b[0]), net(b[1])), fisher_data)
+        penalty = None if ewc is None else (lambda net, real_x, fake_x: ewc(net))
+        train.fit(G_mix, D, data, loss=mix_loss, opt_G=idle(G_mix), opt_D=adam(D, lr_D), steps=oracle_steps,
+                  batch_size=batch_size, latent_dim=latent, policy=OnlyOne("D"), seed=seed + 1000 * t + 1,
+                  device=dev, penalty_D=penalty, progress=False)
+        steps_used += oracle_steps
+        return keep(D, t, f"D{t}")
+
+    def result_of(r: DoubleOracleResult) -> DOGANResult:
+        return DOGANResult(**vars(r), make_G=make_G, make_D=make_D, oracle_steps=oracle_steps,
+                           training_steps=steps_used, initial=start)
+
+    callback = None if evaluate is None else (lambda t, r: evaluate(t, result_of(r)))
+    start = (keep(G0, 0, "G0"), keep(D0, 0, "D0"))
+    result = double_oracle(payoff, generator_oracle, discriminator_oracle, *start,
+                           iterations=iterations, eps=eps, cap=cap, by_mixture=by_mixture, callback=callback)
+    return result_of(result)
+
+
+# --------------------------------------------------------------------------------------------
+# The base GANs DO-GAN is applied to
+# --------------------------------------------------------------------------------------------
+
+BASE_GANS = ("vanilla", "dcgan", "sngan", "stacked")
+
+
+class StackedDiscriminator(nn.Module):
+    """One discriminator per stage of :class:`gancore.models.StackedGenerator` (simplified Stacked GAN).
+
+    The refined stage is judged by a DCGAN discriminator on the full image, the coarse stage by an
+    MLP discriminator on the image average-pooled to the coarse resolution ``coarse_size``. Both
+    logits of a sample are returned next to each other, ``(2 B, 1)`` (sample-major), so that every
+    GAN loss averages the two stages' losses and a batch of K * B samples still splits by member.
+    Simplification (ours): Huang et al. (2017) train each stage against its own discriminator with
+    conditional and entropy losses on an encoder's features; here the coarse discriminator sees the
+    pooled final image, so the coarse stage learns through the refined one.
+    """
+
+    def __init__(self, image_size: int, channels: int = 1, width: int = 64, coarse_size: int | None = None) -> None:
+        super().__init__()
+        from . import models
+
+        self.coarse_size = coarse_size or models.IMAGE_PLANS[image_size][-2]
+        self.fine = models.dcgan_discriminator(image_size, channels, width)
+        self.coarse = models.mlp_discriminator(channels * self.coarse_size ** 2, width=4 * width, depth=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = nn.functional.adaptive_avg_pool2d(x, self.coarse_size).flatten(1)
+        return torch.stack([self.fine(x), self.coarse(pooled)], dim=1).reshape(-1, 1)
+
+
+def base_gan(name: str, shape: Sequence[int], latent_dim: int, width: int,
+             depth: int = 2) -> tuple[Callable[[], nn.Module], Callable[[], nn.Module]]:
+    """``(make_G, make_D)`` of a base GAN for data of ``shape`` ((d,) vectors or (C, H, W) images).
+
+    ``vanilla``: MLP generator and discriminator (``width``, ``depth``; images are flattened and the
+    generator ends in tanh); ``dcgan``: the DCGAN pair (Radford et al. 2016); ``sngan``: the DCGAN
+    generator and a spectrally normalised discriminator (Miyato et al. 2018); ``stacked``: the two-stage
+    :class:`gancore.models.StackedGenerator` with a :class:`StackedDiscriminator`.
+    """
+    from . import models
+
+    if name not in BASE_GANS:
+        raise ValueError(f"Unknown base GAN {name!r}; known base GANs: {', '.join(BASE_GANS)}")
+    shape = tuple(int(s) for s in shape)
+    if name == "vanilla":
+        size = int(np.prod(shape))
+        if len(shape) == 1:
+            return (lambda: models.mlp_generator(latent_dim, size, width, depth),
+                    lambda: models.mlp_discriminator(size, width, depth))
+        return (lambda: nn.Sequential(models.mlp_generator(latent_dim, size, width, depth), nn.Tanh(),
+                                      nn.Unflatten(1, shape)),
+                lambda: nn.Sequential(nn.Flatten(), models.mlp_discriminator(size, width, depth)))
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ValueError(f"The {name} base GAN needs square images (C, H, H), got shape {shape}")
+    channels, size = shape[0], shape[1]
+    if name == "stacked":
+        return (lambda: models.StackedGenerator(size, channels, latent_dim, width),
+                lambda: StackedDiscriminator(size, channels, width))
+    return (lambda: models.dcgan_generator(size, channels, latent_dim, width),
+            lambda: models.dcgan_discriminator(size, channels, width, spectral_norm=name == "sngan"))

@@ -78,8 +78,9 @@ def _versions() -> dict[str, str]:
 
 
 def execute(name: str, profile: str = "quick", device: str = "auto", seed: int | None = None,
-            store: bool = False, extra: dict | None = None) -> Path:
-    """Execute chapter ``name`` with papermill (see the module docstring); returns the output path."""
+            store: bool = False, extra: dict | None = None, output: Path | None = None) -> Path:
+    """Execute chapter ``name`` with papermill (see the module docstring); returns the output path.
+    ``output`` sends the executed notebook elsewhere (benchmarks time a chapter without replacing it)."""
     import jupytext
     import papermill
     import torch
@@ -104,7 +105,7 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
         output = run_dir / f"{name}.ipynb"
     else:
         os.environ.pop(RUN_DIR_ENV, None)
-        output = top / "book" / "executed" / f"{name}.ipynb"
+        output = Path(output) if output is not None else top / "book" / "executed" / f"{name}.ipynb"
         output.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     papermill.execute_notebook(str(unexecuted), str(output), parameters=parameters, cwd=str(top / "book"),
@@ -119,7 +120,7 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                 "versions": _versions(), "wall_seconds": round(seconds, 1), "date": started.isoformat(timespec="seconds")}
         (output.parent / "run.json").write_text(json.dumps(meta, indent=2))
-    print(f"{name}: executed in {seconds:.0f} s -> {output.relative_to(top)}")
+    print(f"{name}: executed in {seconds:.0f} s -> {output}")
     return output
 
 

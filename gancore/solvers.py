@@ -160,15 +160,18 @@ class SRFB(_GameOptimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if "xbar" not in state:
-                    state["xbar"] = p.detach().clone()
-                xbar = state["xbar"]
-                xbar.mul_(group["delta"]).add_(p, alpha=1 - group["delta"])
-                p.copy_(xbar).add_(p.grad, alpha=-group["lr"])
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            for p in params:
+                if "xbar" not in self.state[p]:
+                    self.state[p]["xbar"] = p.detach().clone()
+            xbars = [self.state[p]["xbar"] for p in params]
+            # xbar <- delta * xbar + (1 - delta) * x (one multi-tensor op); then x <- xbar - lr * grad
+            # written straight into x: one pass over memory each, the step is memory-bound
+            torch._foreach_lerp_(xbars, params, 1 - group["delta"])
+            for p, xbar in zip(params, xbars):
+                torch.add(xbar, p.grad, alpha=-group["lr"], out=p)
                 self._project(p, group)
         return loss
 

@@ -167,7 +167,14 @@ class Alternating(_Stateless):
     name, simultaneous = "alternating", False
 
 
-POLICIES: dict[str, Callable[[], Policy]] = {"simultaneous": Simultaneous, "alternating": Alternating}
+def _cooperative() -> Policy:
+    from .repeated import Cooperative  # lazy: gancore.repeated imports train
+
+    return Cooperative()
+
+
+POLICIES: dict[str, Callable[[], Policy]] = {"simultaneous": Simultaneous, "alternating": Alternating,
+                                             "cooperative": _cooperative}
 
 
 def _policy(policy: str | Policy) -> Policy:

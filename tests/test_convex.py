@@ -261,3 +261,28 @@ def test_procogan_errors():
         cv.ProCoGAN((4, 8), (2, 3), noise_dim=8).fit(images)
     with pytest.raises(RuntimeError, match="before fit"):
         cv.ProCoGAN((2, 4), (2, 3), noise_dim=8).sample(3)
+
+
+def test_procogan_samples_per_stage_are_the_earlier_stages_output():
+    images = data.as_tensor(data.load("digits"))[:300]
+    model = cv.ProCoGAN((2, 4, 8), (3, 8, 16), noise_dim=8, seed=0).fit(images)
+    coarse = model.sample(6, generator=torch.Generator().manual_seed(2), stage=1)
+    assert coarse.shape == (6, 1, 2, 2)
+    # the first stage draws the first noise block, so the same generator seed gives the same coarse images
+    full = cv.ProCoGAN((2,), (3,), noise_dim=8, seed=0).fit(cv.downsample(images.double(), 2).float())
+    torch.testing.assert_close(coarse, full.sample(6, generator=torch.Generator().manual_seed(2)))
+    with pytest.raises(ValueError, match="Invalid stage 4"):
+        model.sample(2, stage=4)
+
+
+def test_profile_procogan_settings_are_valid():
+    # the paper's CelebA truncations need noise_dim >= 175 - 100 = 75 with fresh noise per stage
+    from gancore import profiles
+
+    for profile in profiles.PROFILES:
+        for cfg in profiles.get("convex_wgan", profile).procogan:
+            cv.ProCoGAN(cfg["resolutions"], cfg["ks"], noise_dim=cfg["noise_dim"])
+    paper = profiles.get("convex_wgan", "paper").procogan[0]
+    assert paper["ks"] == (20, 30, 40, 100, 175) and paper["noise_dim"] == 75
+    with pytest.raises(ValueError, match="use noise_dim >= 75"):
+        cv.ProCoGAN(paper["resolutions"], paper["ks"], noise_dim=74)

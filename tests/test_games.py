@@ -187,3 +187,57 @@ def test_invalid_game_arguments_raise():
         run(WGAN1D(), lambda gr: SRFB(gr, lr=0.1, delta=0.7), 2, batch_size=8, schedule=lambda k: 8)
     with pytest.raises(ValueError, match="no known solution"):
         bilinear(seed=3, box=(-0.2, 0.2)).distance()
+
+
+# --------------------------------------------------------------------------- closed-form fields, helpers
+
+def _autograd_field(game, x, y, batch=None):
+    """The generic autograd pseudogradient (the closed forms must agree with it)."""
+    gx, gy = game.pseudogradient(x.clone().requires_grad_(), y.clone().requires_grad_(), batch)
+    return gx.detach(), gy.detach()
+
+
+def test_closed_form_fields_match_autograd():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(5, generator=gen, dtype=torch.float64), torch.randn(5, generator=gen, dtype=torch.float64)
+    cases = [(bilinear(n=5), None)]
+    chav = StochasticBilinearGame(d=5, generator=gen)
+    cases += [(chav, None), (chav, chav.sample(7, gen)), (chav, torch.tensor([2, 2, 0]))]
+    for game, batch in cases:
+        for closed, auto in zip(game.pseudogradient(x, y, batch), _autograd_field(game, x, y, batch)):
+            assert_close(closed, auto)
+    w = WGAN1D()
+    for batch in (None, w.sample(9, gen)):
+        for closed, auto in zip(w.pseudogradient(x[:1], y[:1], batch), _autograd_field(w, x[:1], y[:1], batch)):
+            assert_close(closed, auto)
+
+
+def test_wgan1d_sufficient_batch_means_have_variance_one_over_s():
+    w = WGAN1D(sufficient=True)
+    draws = torch.stack([torch.cat(w.sample(400, torch.Generator().manual_seed(i))) for i in range(4000)])
+    assert draws.shape == (4000, 2)
+    assert_close(draws.var(0), torch.full((2,), 1 / 400, dtype=torch.float64), rtol=0.08, atol=0)
+    with pytest.raises(ValueError, match="Invalid batch size"):
+        w.sample(0)
+
+
+def test_trajectory_first_below_and_tail_mean_square():
+    from gancore.games import Trajectory
+    tr = Trajectory(distance=[2.0, 1.0, 0.1, 0.001, 0.002], residual=[0.0] * 5, grad_evals=[0, 2, 4, 6, 8],
+                    samples=[0, 10, 20, 30, 40], avg_distance=[2.0, 1.5, 1.0, 0.5, 0.4])
+    assert tr.first_below(0.05) == 4  # 0.1 / 2 = 0.05 at entry 2 -> 4 gradient evaluations
+    assert tr.first_below(0.05, "iterations") == 2
+    assert tr.first_below(0.05, "samples") == 20
+    assert tr.first_below(0.01, relative=False) == 6
+    assert tr.first_below(1e-9) is None
+    assert tr.tail_mean_square(0.4) == pytest.approx((0.001 ** 2 + 0.002 ** 2) / 2)
+    assert tr.tail_mean_square(0.4, averaged=True) == pytest.approx((0.25 + 0.16) / 2)
+    with pytest.raises(ValueError, match="Invalid count"):
+        tr.first_below(0.1, "seconds")
+
+
+def test_run_without_residual_records_the_same_distances():
+    solver = lambda gr: SRFB(gr, lr=0.3, delta=0.7)  # noqa: E731
+    full, fast = run(bilinear(seed=4), solver, 20), run(bilinear(seed=4), solver, 20, residual=False)
+    assert fast.distance == full.distance
+    assert all(math.isnan(r) for r in fast.residual)

@@ -389,3 +389,18 @@ def test_estimation_constant_is_the_lipschitz_constant_in_the_logit(alpha):
     assert largest == pytest.approx(estimation_constant(alpha, h), rel=1e-12)
     with pytest.raises(ValueError, match="h"):
         estimation_constant(alpha, -1.0)
+
+
+def test_alpha_p_min_clamps_probabilities_like_the_paper():
+    """p_min = 1e-7 equals the loss on sigmoid(z) clamped to [p_min, 1 - p_min], with zero gradient outside."""
+    loss = gan_loss("alpha", alpha_d=0.3, alpha_g=1.2, generator="ns", p_min=1e-7)
+    z = torch.tensor([[-40.0], [-3.0], [0.5], [25.0]], dtype=torch.float64, requires_grad=True)
+    p = torch.sigmoid(z).clamp(1e-7, 1 - 1e-7)
+    expected_d = alpha_loss(1.0, p, 0.3).mean() + alpha_loss(0.0, p, 0.3).mean()
+    torch.testing.assert_close(loss.d(z, z), expected_d)
+    torch.testing.assert_close(loss.g(z), alpha_loss(1.0, p, 1.2).mean())
+    (grad,) = torch.autograd.grad(loss.g(z), z)
+    assert grad[0].item() == 0.0 and grad[3].item() == 0.0 and grad[1].item() != 0.0
+    assert loss.options["p_min"] == 1e-7
+    with pytest.raises(ValueError, match="Invalid p_min"):
+        gan_loss("alpha", p_min=0.5)

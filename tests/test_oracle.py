@@ -1,4 +1,5 @@
-"""Tests of gancore.oracle: the DO-GAN meta game (LP, exploitability, pruning), EWC, MixedGenerator."""
+"""Tests of gancore.oracle: the DO-GAN meta game (LP, exploitability, pruning), EWC, MixedGenerator,
+the double oracle loop and DO-GAN."""
 
 import numpy as np
 import pytest
@@ -6,10 +7,20 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from torch import nn
 
+from gancore import data, losses, train
 from gancore.oracle import (
+    BASE_GANS,
     EWC,
+    DiscriminatorMixture,
+    GeneratorMixture,
     MixedGenerator,
+    MixtureLoss,
+    OnlyOne,
+    Strategy,
+    base_gan,
     best_response_gains,
+    dogan,
+    double_oracle,
     diagonal_fisher,
     dominated_strategies,
     exploitability,
@@ -397,3 +408,224 @@ def test_mixed_generator_latent_shape():
 def test_mixed_generator_validates_probs(probs, match):
     with pytest.raises(ValueError, match=match):
         MixedGenerator([Constant(0), Constant(1)], probs)
+
+
+# ----------------------------------------------------------------------------- the double oracle loop
+
+def matrix_oracles(A):
+    """Exact best responses in the matrix game A; strategies are row / column indices."""
+
+    def payoff(rows, cols):
+        return A[np.ix_(rows, cols)]
+
+    def row_oracle(rows, x, cols, y, t):
+        y_full = np.zeros(A.shape[1])
+        np.add.at(y_full, cols, y)
+        return int(np.argmax(A @ y_full))
+
+    def col_oracle(rows, x, cols, y, t):
+        x_full = np.zeros(A.shape[0])
+        np.add.at(x_full, rows, x)
+        return int(np.argmin(x_full @ A))
+
+    return payoff, row_oracle, col_oracle
+
+
+def full_strategy(size, support, probs):
+    p = np.zeros(size)
+    np.add.at(p, support, probs)
+    return p
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_double_oracle_with_exact_oracles_solves_the_full_game(seed):
+    A = np.random.default_rng(seed).normal(size=(40, 30))
+    result = double_oracle(*matrix_oracles(A), 0, 0, iterations=100, eps=1e-9)
+    assert result.converged
+    x = full_strategy(40, result.rows, result.sigma_row)
+    y = full_strategy(30, result.cols, result.sigma_col)
+    # stopping with both gains <= eps means the meta equilibrium is an equilibrium of the full game
+    assert_allclose(exploitability(A, x, y), 0.0, atol=1e-8)
+    assert result.value == pytest.approx(solve_matrix_game(A)[2], abs=1e-8)
+    assert result.exploitability() == pytest.approx(0.0, abs=1e-9)
+    h = result.history
+    assert list(h.iteration) == list(range(len(h)))
+    assert h.stopped.tolist() == [False] * (len(h) - 1) + [True]
+    last = h.iloc[-1]
+    assert last.row_gain <= 1e-9 and last.col_gain <= 1e-9
+
+
+def test_double_oracle_history_is_consistent():
+    A = np.random.default_rng(5).normal(size=(25, 25))
+    result = double_oracle(*matrix_oracles(A), 3, 7, iterations=4)
+    h = result.history
+    assert len(h) == 5 and not result.converged
+    for _, row in h.iterrows():
+        U = row.U
+        assert U.shape == (row.rows, row.cols) == (len(row.sigma_row), len(row.sigma_col))
+        x, y, v = solve_matrix_game(U)
+        assert row.value == pytest.approx(v, abs=1e-9)
+        assert exploitability(U, row.sigma_row, row.sigma_col) == pytest.approx(0.0, abs=1e-9)
+        assert min(row.oracle_s, row.payoff_s, row.solve_s, row.prune_s) >= 0.0
+    assert np.isnan(h.iloc[0].row_gain)
+    # exact oracles: a best response to the meta-strategy gains exactly the full game's NashConv part
+    prev = h.iloc[2]
+    assert h.iloc[3].row_gain >= 0 and h.iloc[3].col_gain >= 0
+    assert prev.value == pytest.approx(float(prev.sigma_row @ prev.U @ prev.sigma_col))
+
+
+def test_double_oracle_support_cap_and_rock_paper_scissors():
+    A = np.array([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], dtype=float)
+    result = double_oracle(*matrix_oracles(A), 0, 0, iterations=20, eps=1e-9, cap=3)
+    assert result.converged
+    assert sorted(result.rows) == [0, 1, 2] and sorted(result.cols) == [0, 1, 2]
+    assert_allclose(full_strategy(3, result.rows, result.sigma_row), np.full(3, 1 / 3), atol=1e-9)
+    capped = double_oracle(*matrix_oracles(np.random.default_rng(1).normal(size=(30, 30))), 0, 0,
+                           iterations=12, cap=2)
+    assert (capped.history.rows <= 2).all() and (capped.history.cols <= 2).all()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(iterations=-1), "iterations"), (dict(iterations=1, eps=-0.1), "eps"),
+    (dict(iterations=1, cap=0), "cap"),
+])
+def test_double_oracle_validates(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        double_oracle(*matrix_oracles(np.eye(2)), 0, 0, **kwargs)
+
+
+# ----------------------------------------------------------------------------- mixtures and oracles
+
+def test_mixture_loss_is_the_expected_loss():
+    torch.manual_seed(0)
+    loss = losses.gan_loss("ns")
+    Ds = [nn.Linear(2, 1) for _ in range(3)]
+    w = [0.2, 0.0, 0.8]
+    real, fake = torch.randn(16, 2), torch.randn(16, 2)
+    mix = MixtureLoss(loss, w)
+    D_mix = DiscriminatorMixture(Ds)
+    expected_d = sum(wk * loss.d(D(real), D(fake)) for wk, D in zip(w, Ds))
+    expected_g = sum(wk * loss.g(D(fake)) for wk, D in zip(w, Ds))
+    torch.testing.assert_close(mix.d(D_mix(real), D_mix(fake)), expected_d)
+    torch.testing.assert_close(mix.g(D_mix(fake)), expected_g)
+    # a discriminator facing a generator mixture: K * B samples, member-major
+    Gs = [nn.Linear(3, 2) for _ in range(3)]
+    D, z = Ds[0], torch.randn(16, 3)
+    out = D(GeneratorMixture(Gs)(z))
+    torch.testing.assert_close(mix.d(D(real), out), sum(wk * loss.d(D(real), D(G(z))) for wk, G in zip(w, Gs)))
+    with pytest.raises(ValueError, match="probability vector"):
+        MixtureLoss(loss, [0.5, 0.6])
+
+
+def test_frozen_mixtures_stay_in_eval_mode():
+    D_mix = DiscriminatorMixture([nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))])
+    D_mix.train()
+    assert D_mix.training and not any(m.training for m in D_mix.nets.modules())
+
+
+@pytest.mark.parametrize("player", ["G", "D"])
+def test_only_one_player_moves(player):
+    torch.manual_seed(0)
+    G, D = nn.Linear(2, 2), nn.Linear(2, 1)
+    before = {"G": [p.detach().clone() for p in G.parameters()], "D": [p.detach().clone() for p in D.parameters()]}
+    result = train.fit(G, D, torch.randn(64, 2), loss=losses.gan_loss("ns"),
+                       opt_G=torch.optim.Adam(G.parameters(), 1e-2), opt_D=torch.optim.Adam(D.parameters(), 1e-2),
+                       steps=3, batch_size=16, latent_dim=2, policy=OnlyOne(player), device="cpu", progress=False)
+    other = "D" if player == "G" else "G"
+    net = {"G": G, "D": D}
+    for p, b in zip(net[other].parameters(), before[other]):
+        torch.testing.assert_close(p.detach(), b, rtol=0, atol=0)
+    assert any(not torch.equal(p.detach(), b) for p, b in zip(net[player].parameters(), before[player]))
+    assert int(result.updates[player]) == 3 and int(result.updates[other]) == 0
+
+
+# ----------------------------------------------------------------------------- DO-GAN
+
+TINY = dict(loss=losses.gan_loss("ns"), iterations=3, oracle_steps=4, init_steps=4, batch_size=16,
+            lr_G=1e-3, lr_D=1e-3, n_payoff=64, fisher_batches=2, device="cpu")
+
+
+def tiny_ring():
+    return torch.utils.data.TensorDataset(data.as_tensor(data.load("ring"))[:256])
+
+
+def test_dogan_on_the_ring_history_memory_and_exploitability(tmp_path):
+    make_G, make_D = base_gan("vanilla", (2,), latent_dim=2, width=8)
+    seen = []
+    result = dogan(make_G, make_D, tiny_ring(), latent_dim=2, cap=2, ewc_lambda=1.0, eps=1e-6,
+                   evaluate=lambda t, r: seen.append(t) or {"n_gen": len(r.generators)}, **TINY)
+    # the final meta game is solved: its exploitability is <= eps
+    assert result.exploitability() <= 1e-6
+    h = result.history
+    assert len(h) == (4 if not result.converged else len(h)) and seen == list(h.iteration)
+    for col in ["U", "sigma_row", "sigma_col", "value", "row_gain", "col_gain", "oracle_s", "payoff_s",
+                "solve_s", "prune_s", "n_gen"]:
+        assert h[col].notna().iloc[1:].all(), col
+    assert (h.rows <= 2).all() and (h.cols <= 2).all()
+    assert result.training_steps == 4 + 2 * 4 * (len(h) - 1)
+    # memory bound: every stored strategy is a state dict of CPU tensors, not a live network
+    for s in result.generators + result.discriminators:
+        assert isinstance(s, Strategy) and isinstance(s.state, dict)
+        assert all(v.device.type == "cpu" for v in s.state.values())
+    # the meta payoffs are the discriminators' losses, recomputed here from the stored networks
+    real = train.Batches(tiny_ring(), 64, 7)(0)
+    z = train.Noise((2,), 7)(0, 64)
+    loss = TINY["loss"]
+    with torch.no_grad():
+        U = [[float(loss.d(D.build(make_D)(real), D.build(make_D)(G.build(make_G)(z))))
+              for D in result.discriminators] for G in result.generators]
+    assert_allclose(result.U, U, rtol=1e-5)
+    x = result.mixed_generator().sample(32, 2, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (32, 2)
+
+
+def test_dogan_strategies_on_disk_are_the_same_run(tmp_path):
+    make_G, make_D = base_gan("vanilla", (2,), latent_dim=2, width=8)
+    in_memory = dogan(make_G, make_D, tiny_ring(), latent_dim=2, cap=3, **TINY)
+    on_disk = dogan(make_G, make_D, tiny_ring(), latent_dim=2, cap=3, store_dir=tmp_path, **TINY)
+    # a run started from another run's initial strategies is that run
+    restarted = dogan(make_G, make_D, tiny_ring(), latent_dim=2, cap=3, initial=in_memory.initial, **TINY)
+    assert_allclose(restarted.U, in_memory.U)
+    assert restarted.training_steps == in_memory.training_steps
+    assert all(isinstance(s.state, type(tmp_path)) for s in on_disk.generators + on_disk.discriminators)
+    assert_allclose(on_disk.U, in_memory.U)
+    for a, b in zip(in_memory.generators, on_disk.generators):
+        for k, v in a.load().items():
+            torch.testing.assert_close(b.load()[k], v)
+
+
+@pytest.mark.parametrize("name", BASE_GANS)
+def test_base_gans_on_images(name):
+    torch.manual_seed(0)
+    make_G, make_D = base_gan(name, (1, 8, 8), latent_dim=4, width=4)
+    G, D = make_G(), make_D()
+    x = G(torch.randn(5, 4))
+    assert x.shape == (5, 1, 8, 8)
+    assert D(x).shape == ((10, 1) if name == "stacked" else (5, 1))
+
+
+def test_stacked_discriminator_logits_are_sample_major():
+    torch.manual_seed(0)
+    _, make_D = base_gan("stacked", (1, 8, 8), latent_dim=4, width=4)
+    D = make_D().eval()
+    x = torch.randn(6, 1, 8, 8)
+    both = D(x)
+    torch.testing.assert_close(both[0::2], D.fine(x))
+    torch.testing.assert_close(both[1::2], D.coarse(nn.functional.avg_pool2d(x, 2).flatten(1)))
+
+
+def test_dogan_paper_code_path_on_tiny_images():
+    # the paper profile's path (an SNGAN on images, EWC on) at toy size
+    images = torch.utils.data.TensorDataset(data.as_tensor(data.load("digits"))[:64])
+    make_G, make_D = base_gan("sngan", (1, 8, 8), latent_dim=4, width=4)
+    result = dogan(make_G, make_D, images, latent_dim=4, cap=2, ewc_lambda=5.0,
+                   **dict(TINY, iterations=1))
+    assert result.U.shape == (len(result.generators), len(result.discriminators))
+    assert result.mixed_generator().sample(6, 4).shape == (6, 1, 8, 8)
+
+
+def test_base_gan_validates():
+    with pytest.raises(ValueError, match="vanilla, dcgan"):
+        base_gan("wgan", (2,), 2, 8)
+    with pytest.raises(ValueError, match="square images"):
+        base_gan("dcgan", (2,), 2, 8)

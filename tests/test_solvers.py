@@ -311,3 +311,23 @@ def test_batch_schedule_values():
                    dict(S0=1, k0=1, a=-0.1, cap=10), dict(S0=1, k0=1, a=0.5, cap=0)):
         with pytest.raises(ValueError, match="Invalid"):
             batch_schedule(3, **kwargs)
+
+
+def test_srfb_multi_tensor_step_matches_the_formula_per_tensor():
+    """Several tensors of different shapes in one group, with a box: each follows eq. (SRFB) on its own."""
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(*s, generator=gen, dtype=torch.float64)) for s in ((3,), (2, 4), (1,))]
+    x0 = [p.detach().clone() for p in params]
+    lr, delta, box = 0.3, 0.7, BoxProjection(-0.5, 0.5)
+    opt = SRFB(params, lr=lr, delta=delta, projection=box)
+    xbar, x = [t.clone() for t in x0], [t.clone() for t in x0]
+    for _ in range(3):
+        grads = [torch.randn(p.shape, generator=gen, dtype=torch.float64) for p in params]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        opt.step()
+        for i, g in enumerate(grads):
+            xbar[i] = (1 - delta) * x[i] + delta * xbar[i]
+            x[i] = (xbar[i] - lr * g).clamp(-0.5, 0.5)
+        for p, expected in zip(params, x):
+            assert_close(p.detach(), expected)

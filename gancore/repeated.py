@@ -1,0 +1,216 @@
+"""Cooperate or compete: the repeated-game who-updates rule of Babu, Guravannavar and Hulgeri.
+
+Babu et al. ("Cooperate or Compete: A New Perspective on Training of Generative Networks", arXiv
+2207.02192) view GAN training as an infinitely repeated simultaneous game: on every batch each module's
+*performance* is compared with its performance on the previous batch; the **stronger** module
+(performance increased or unchanged) cooperates and does not step, the **weaker** module
+(performance decreased) takes a gradient step. Only the abstract is known, so the performance measure
+and the rule when both modules improved or both got worse are choices of ours, exposed as options:
+
+``measure`` (a performance ``p_t`` per module and batch ``t``; higher is better)
+    * ``"loss"`` (default): ``p_t = -l_t``, the module's own loss on the current batch;
+    * ``"ema"``: ``p_t = -m_t`` with ``m_t = beta m_{t-1} + (1 - beta) l_t``, ``m_0 = l_0``, so the
+      change ``m_t - m_{t-1} = (1 - beta)(l_t - m_{t-1})`` compares the loss with its running mean;
+    * ``"accuracy"``: D's balanced accuracy ``(mean[D(x) > 1/2] + mean[D(G(z)) < 1/2]) / 2`` and G's
+      fooling rate ``mean[D(G(z)) > 1/2]`` on the current batch, read from the logits of the loop's
+      own forward pass (wrap the objective with :meth:`Cooperative.watch`; no second forward pass).
+
+the rule, with ``delta_X = p_t - p_{t-1}`` (X = D, G) and X *weaker* when ``delta_X < 0``
+    * D weaker, G stronger: only D steps; G weaker, D stronger: only G steps;
+    * both stronger (both improved or unchanged): ``both_better`` = ``"none"`` (default: neither
+      steps, the literal reading "a stronger module does not step"), ``"both"`` or ``"lagging"``;
+    * both weaker: ``both_worse`` = ``"both"`` (default: each is weaker, so each steps), ``"none"`` or
+      ``"lagging"``;
+    * ``"lagging"``: only the module with the smaller relative change
+      ``r_X = delta_X / max(|p_{t-1}|, eps)`` steps (both when ``r_D = r_G``);
+    * the first batch has no previous one: both step.
+
+The decisions are elementwise, so the same object drives a single GAN (scalar losses, bool
+decisions) and an ensemble of K seeds (``(K,)`` losses, ``(K,)`` bool decisions; the training loop
+freezes the members whose entry is False). Every batch's case and decisions are recorded
+(:meth:`Cooperative.history`) and kept in :meth:`Cooperative.state_dict`, so a resumed run continues
+the same record.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import ensemble, metrics
+from .losses import GANLoss
+
+__all__ = ["Cooperative", "CASES", "MEASURES", "TIE_RULES", "batches_to_target", "equal_time_steps",
+           "ring_evaluator", "per_member"]
+
+CASES = ("first", "D weaker", "G weaker", "both better", "both worse")
+MEASURES = ("loss", "ema", "accuracy")
+TIE_RULES = ("none", "both", "lagging")
+_FIRST, _D_WEAKER, _G_WEAKER, _BOTH_BETTER, _BOTH_WORSE = range(len(CASES))
+_EPS = 1e-12
+
+
+class Cooperative:
+    """The cooperative repeated-game policy for :func:`gancore.train.fit` (see the module docstring).
+
+    ``Cooperative(measure="loss", both_better="none", both_worse="both", beta=0.9)``; pass it as
+    ``policy=`` to ``fit``. With ``measure="accuracy"`` pass ``loss=policy.watch(loss)`` too.
+    """
+
+    name = "cooperative"
+    simultaneous = True
+
+    def __init__(self, measure: str = "loss", both_better: str = "none", both_worse: str = "both",
+                 beta: float = 0.9):
+        if measure not in MEASURES:
+            raise ValueError(f"Invalid measure {measure!r}: use one of {', '.join(MEASURES)}.")
+        for label, rule in (("both_better", both_better), ("both_worse", both_worse)):
+            if rule not in TIE_RULES:
+                raise ValueError(f"Invalid {label} rule {rule!r}: use one of {', '.join(TIE_RULES)}.")
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid EMA factor beta: {beta} (must lie in [0, 1)).")
+        self.measure, self.both_better, self.both_worse, self.beta = measure, both_better, both_worse, float(beta)
+        self._previous: torch.Tensor | None = None  # (2, ...) performance of D and G on the previous batch
+        self._ema: torch.Tensor | None = None  # (2, ...) running mean of the losses (measure "ema")
+        self._logits: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._steps: list[int] = []
+        self._records: list[torch.Tensor] = []  # per batch: (3, ...) int8 rows case, update_D, update_G
+
+    # ------------------------------------------------------------------ the measure
+    def watch(self, loss: GANLoss) -> GANLoss:
+        """``loss`` with a ``d`` that also hands the (detached) real and fake logits to this policy:
+        the logits of the loop's forward pass at the current point, which ``measure="accuracy"`` reads.
+        The name and options are unchanged (checkpoint configs still match)."""
+
+        def d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+            self._logits = (real_logits.detach(), fake_logits.detach())
+            return loss.d(real_logits, fake_logits)
+
+        return GANLoss(loss.name, d, loss.g, dict(loss.options))
+
+    def _performance(self, d_loss: torch.Tensor, g_loss: torch.Tensor) -> torch.Tensor:
+        losses = torch.stack([d_loss.detach(), g_loss.detach()]).double().cpu()
+        if self.measure == "loss":
+            return -losses
+        if self.measure == "ema":
+            self._ema = losses if self._ema is None else self.beta * self._ema + (1 - self.beta) * losses
+            return -self._ema
+        if self._logits is None:
+            raise RuntimeError("measure='accuracy' reads D's logits from the training loss: pass "
+                               "loss=policy.watch(loss) to train.fit.")
+        real, fake = self._logits
+        self._logits = None  # consumed: never reuse the logits of an earlier point
+        real_ok = (real > 0).double().mean(dim=(-2, -1))
+        fooled = (fake > 0).double().mean(dim=(-2, -1))
+        return torch.stack([(real_ok + 1 - fooled) / 2, fooled]).cpu()
+
+    # ------------------------------------------------------------------ the rule
+    def _tie(self, rule: str, r_d: torch.Tensor, r_g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if rule == "both":
+            return torch.ones_like(r_d, dtype=torch.bool), torch.ones_like(r_g, dtype=torch.bool)
+        if rule == "none":
+            return torch.zeros_like(r_d, dtype=torch.bool), torch.zeros_like(r_g, dtype=torch.bool)
+        return r_d <= r_g, r_g <= r_d  # lagging: the smaller relative change steps
+
+    def decide(self, step: int, d_loss: torch.Tensor, g_loss: torch.Tensor) -> tuple:
+        """Who steps on this batch, from the losses at the current point (before anyone moves).
+        Scalar losses give two bools; (K,) losses give two (K,) bool tensors."""
+        p = self._performance(d_loss, g_loss)
+        if self._previous is None:
+            case = torch.full(p.shape[1:], _FIRST, dtype=torch.int8)
+            up_d = up_g = torch.ones(p.shape[1:], dtype=torch.bool)
+        else:
+            delta = p - self._previous
+            rel = delta / self._previous.abs().clamp_min(_EPS)
+            weak_d, weak_g = delta[0] < 0, delta[1] < 0
+            better_d, better_g = self._tie(self.both_better, rel[0], rel[1])
+            worse_d, worse_g = self._tie(self.both_worse, rel[0], rel[1])
+            both_weak, both_strong = weak_d & weak_g, ~weak_d & ~weak_g
+            up_d = torch.where(both_weak, worse_d, torch.where(both_strong, better_d, weak_d))
+            up_g = torch.where(both_weak, worse_g, torch.where(both_strong, better_g, weak_g))
+            case = torch.where(both_weak, _BOTH_WORSE, torch.where(
+                both_strong, _BOTH_BETTER, torch.where(weak_d, _D_WEAKER, _G_WEAKER))).to(torch.int8)
+        self._previous = p
+        self._steps.append(int(step))
+        self._records.append(torch.stack([case, up_d.to(torch.int8), up_g.to(torch.int8)]))
+        device = d_loss.device
+        if up_d.dim() == 0:
+            return bool(up_d), bool(up_g)
+        return up_d.to(device), up_g.to(device)
+
+    # ------------------------------------------------------------------ the record
+    def history(self) -> pd.DataFrame:
+        """One row per batch (and member, for an ensemble): ``step``, ``member`` (ensembles only),
+        ``case`` (one of :data:`CASES`), ``update_D``, ``update_G``."""
+        if not self._records:
+            return pd.DataFrame(columns=["step", "case", "update_D", "update_G"])
+        rec = torch.stack(self._records).numpy()  # (T, 3) or (T, 3, K)
+        steps = np.asarray(self._steps)
+        table = {"step": steps}
+        if rec.ndim == 3:
+            K = rec.shape[2]
+            table = {"step": np.repeat(steps, K), "member": np.tile(np.arange(K), len(steps))}
+            rec = rec.transpose(0, 2, 1).reshape(-1, 3)
+        return pd.DataFrame({**table, "case": np.asarray(CASES)[rec[:, 0]],
+                             "update_D": rec[:, 1].astype(bool), "update_G": rec[:, 2].astype(bool)})
+
+    def summary(self) -> pd.Series:
+        """Shares of batches (over all members) in each case, and how often D and G stepped."""
+        h = self.history()
+        share = h["case"].value_counts(normalize=True).reindex(CASES, fill_value=0.0)
+        return pd.concat([share, pd.Series({"D stepped": h.update_D.mean(), "G stepped": h.update_G.mean()})])
+
+    def state_dict(self) -> dict:
+        return {"measure": self.measure, "both_better": self.both_better, "both_worse": self.both_worse,
+                "beta": self.beta, "previous": self._previous, "ema": self._ema, "steps": list(self._steps),
+                "records": torch.stack(self._records) if self._records else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        mine = (self.measure, self.both_better, self.both_worse, self.beta)
+        theirs = (state["measure"], state["both_better"], state["both_worse"], state["beta"])
+        if mine != theirs:
+            raise ValueError(f"Policy state of Cooperative{theirs} cannot be loaded into Cooperative{mine} "
+                             "(measure, both_better, both_worse, beta).")
+        self._previous, self._ema = state["previous"], state["ema"]
+        self._steps = list(state["steps"])
+        self._records = list(state["records"].unbind(0)) if state["records"] is not None else []
+        self._logits = None
+
+
+def batches_to_target(steps: Sequence[int], quality: Sequence[float], target: float,
+                      higher_is_better: bool = True) -> float:
+    """The first evaluated step at which ``quality`` reaches ``target`` (>= target, or <= when lower
+    is better); ``nan`` when it never does."""
+    q = np.asarray(quality, dtype=float)
+    hit = q >= target if higher_is_better else q <= target
+    return float(np.asarray(steps)[hit.argmax()]) if hit.any() else float("nan")
+
+
+def equal_time_steps(steps: int, time_per_batch: dict[str, float], method: str,
+                     reference: str = "simultaneous") -> int:
+    """Batches ``method`` gets in the wall-clock time ``reference`` needs for ``steps`` batches,
+    ``floor(steps * t_reference / t_method)``, from per-batch times measured once (not this run's)."""
+    return int(steps * time_per_batch[reference] / time_per_batch[method])
+
+
+def ring_evaluator(means: torch.Tensor, sigma: float, n: int, latent_dim: int, seed: int = 0):
+    """``evaluate(step, G, D)`` for an ensemble run: the ring metrics of ``n`` samples per member
+    (fixed noise ``seed``), as per-member lists (see :func:`per_member`)."""
+
+    def evaluate(step, G, D) -> dict:
+        m = metrics.ring_metrics(ensemble.sample(G, n, latent_dim, seed), means, sigma)
+        return {k: v.float().cpu().tolist() for k, v in m.items()}
+
+    return evaluate
+
+
+def per_member(evals: pd.DataFrame) -> pd.DataFrame:
+    """The evaluation log of an ensemble run (per-member lists in each row) in long form: one row
+    per step and member."""
+    columns = [c for c in evals.columns if c not in ("step", "grad_evals", "seconds")]
+    long = evals.explode(columns)
+    long.insert(1, "member", long.groupby("step").cumcount())
+    return long.astype({c: float for c in columns}).reset_index(drop=True)

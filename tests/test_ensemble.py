@@ -1,0 +1,122 @@
+"""Batched seeds: each member of an ensemble follows exactly the trajectory of its seed trained alone."""
+
+import pytest
+import torch
+from torch import nn
+
+from gancore import data, ensemble, losses, metrics, models, train
+
+RING = data.load("ring")
+SEEDS = [3, 11]
+
+
+def _make_G():
+    return models.mlp_generator(2, 2, width=8, depth=2)
+
+
+def _make_D():
+    return models.mlp_discriminator(2, width=8, depth=2)
+
+
+def _alone(seed, loss, steps, policy="alternating", lr=1e-2):
+    """The reference: one plain nn.Sequential pair trained by gancore.train.fit, seeded as ensemble.fit does."""
+    torch.manual_seed(seed)
+    G = _make_G()
+    torch.manual_seed(seed + 1_000_000)
+    D = _make_D()
+    train.fit(G, D, RING, loss=loss, opt_G=torch.optim.Adam(G.parameters(), lr), opt_D=torch.optim.Adam(D.parameters(), lr),
+              steps=steps, batch_size=32, latent_dim=2, policy=policy, seed=seed, device="cpu", progress=False)
+    return G, D
+
+
+def _ensemble(seeds, loss, steps, policy="alternating", lr=1e-2):
+    G, D, _ = ensemble.fit(_make_G, _make_D, RING, seeds, loss=loss, lr_G=lr, lr_D=lr, steps=steps, batch_size=32,
+                           latent_dim=2, policy=policy, device="cpu", progress=False)
+    return G, D
+
+
+def _assert_same_net(batched_member: nn.Sequential, alone: nn.Sequential):
+    for p, q in zip(batched_member.parameters(), alone.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss, policy", [
+    (losses.gan_loss("alpha", alpha_d=0.5, alpha_g=1.2), "alternating"),
+    (losses.gan_loss("alpha", alpha_d=0.6, alpha_g=1.0, generator="ns"), "alternating"),
+    (losses.gan_loss("vanilla"), "simultaneous"),
+    (losses.gan_loss("lsgan"), "alternating"),
+])
+def test_each_member_equals_its_seed_trained_alone(loss, policy):
+    G, D = _ensemble(SEEDS, loss, steps=4, policy=policy)
+    for k, seed in enumerate(SEEDS):
+        G1, D1 = _alone(seed, loss, steps=4, policy=policy)
+        _assert_same_net(G.member(k), G1)
+        _assert_same_net(D.member(k), D1)
+
+
+def test_members_differ_and_training_moves_them():
+    G0 = ensemble.stack(_make_G, SEEDS)
+    G, _ = _ensemble(SEEDS, losses.gan_loss("ns"), steps=3)
+    assert not torch.equal(G.weights[0][0], G.weights[0][1])  # own initialisation per seed
+    assert not torch.allclose(G.weights[1], G0.weights[1])  # trained
+
+
+def test_stack_and_member_round_trip():
+    G = ensemble.stack(_make_G, SEEDS)
+    z = torch.randn(len(SEEDS), 5, 2)
+    out = G(z)
+    for k, seed in enumerate(SEEDS):
+        torch.manual_seed(seed)
+        alone = _make_G()
+        torch.testing.assert_close(G.member(k)(z[k]), alone(z[k]))
+        torch.testing.assert_close(out[k], alone(z[k]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(G(z[1:], members=slice(1, 2)), out[1:])
+    with pytest.raises(ValueError, match="Expected input of shape"):
+        G(torch.randn(3, 5, 2))
+
+
+def test_stack_rejects_layers_with_parameters_other_than_linear():
+    with pytest.raises(ValueError, match="Only Linear layers"):
+        ensemble.stack(lambda: nn.Sequential(nn.Linear(2, 3), nn.LayerNorm(3), nn.Linear(3, 1)), [0, 1])
+
+
+def test_grouped_loss_applies_each_loss_to_its_members():
+    parts = [losses.gan_loss("alpha", alpha_d=0.3), losses.gan_loss("vanilla"), losses.gan_loss("lsgan")]
+    grouped = ensemble.grouped_loss(parts, [2, 1, 3])
+    real, fake = torch.randn(6, 10, 1), torch.randn(6, 10, 1)
+    expected_d = torch.cat([parts[0].d(real[:2], fake[:2]), parts[1].d(real[2:3], fake[2:3]), parts[2].d(real[3:], fake[3:])])
+    expected_g = torch.cat([parts[0].g(fake[:2]), parts[1].g(fake[2:3]), parts[2].g(fake[3:])])
+    torch.testing.assert_close(grouped.d(real, fake), expected_d)
+    torch.testing.assert_close(grouped.g(fake), expected_g)
+    with pytest.raises(ValueError, match="Expected logits"):
+        grouped.g(torch.randn(5, 10, 1))
+    with pytest.raises(ValueError, match="Invalid groups"):
+        ensemble.grouped_loss(parts, [2, 1])
+
+
+def test_grouped_run_equals_separate_runs():
+    """A grid of losses in one batched run gives each group what its own ensemble gives."""
+    a, b = losses.gan_loss("alpha", alpha_d=0.3), losses.gan_loss("alpha", alpha_d=1.0, alpha_g=1.1, generator="ns")
+    G, D = _ensemble([3, 4, 3], ensemble.grouped_loss([a, b], [2, 1]), steps=4)
+    Ga, _ = _ensemble([3, 4], a, steps=4)
+    Gb, _ = _ensemble([3], b, steps=4)
+    for w, wa, wb in zip(G.weights, Ga.weights, Gb.weights):
+        torch.testing.assert_close(w, torch.cat([wa, wb]), rtol=1e-4, atol=1e-5)
+
+
+def test_ring_table_is_ring_metrics_per_member():
+    G, _ = _ensemble(SEEDS, losses.gan_loss("ns"), steps=2)
+    table = ensemble.ring_table(G, RING, n=300, seed=5, chunk=2)
+    samples = ensemble.sample(G, 300, 2, seed=5)
+    assert list(table.columns) == ["modes", "hqs", "success", "failure", "kl"]
+    for k in range(len(SEEDS)):
+        m = metrics.ring_metrics(samples[k], RING.means, RING.sigma)
+        assert table.modes[k] == int(m["modes"])
+        assert table.hqs[k] == pytest.approx(float(m["hqs"]))
+        assert table.kl[k] == pytest.approx(float(m["kl"]), rel=1e-5)
+
+
+def test_fit_rejects_no_seeds():
+    with pytest.raises(ValueError, match="Invalid seeds"):
+        ensemble.fit(_make_G, _make_D, RING, [], loss=losses.gan_loss("ns"), lr_G=1e-3, lr_D=1e-3, steps=1,
+                     batch_size=8, latent_dim=2)
