@@ -185,12 +185,15 @@ def feature_space(dataset: str, root=None, seed: int = 0, kind: str = "classifie
     ``kind="classifier"`` (digits, mnist): a :class:`SmallCNN` trained on the training split, cached
     on disk with its test accuracy; a classifier below :data:`MIN_ACCURACY` raises, since distances in
     its features would mean little. ``kind="pixels"``: PCA of the training images to ``dims``
-    components (any image set; faces has no labels).
+    components (any image set; faces has no labels). ``kind="auto"``: the classifier where one exists
+    (digits, mnist), pixels otherwise (faces, CIFAR-10, CelebA, LSUN).
     """
+    if kind == "auto":
+        kind = "classifier" if dataset in MIN_ACCURACY else "pixels"
     if kind == "pixels":
         return _pca_space(dataset, root, dims)
     if kind != "classifier":
-        raise ValueError(f"Unknown feature space kind {kind!r}: use 'classifier' or 'pixels'.")
+        raise ValueError(f"Unknown feature space kind {kind!r}: use 'classifier', 'pixels' or 'auto'.")
     if dataset not in MIN_ACCURACY:
         raise ValueError(f"No classifier feature space for {dataset!r}; classifiers exist for "
                          f"{', '.join(MIN_ACCURACY)}. Use kind='pixels' for unlabelled sets.")

@@ -69,6 +69,10 @@ def test_digits_classifier_and_floor():
 def test_feature_space_errors():
     with pytest.raises(ValueError, match="kind='pixels'"):
         metrics.feature_space("faces")
+    assert metrics.feature_space("faces", kind="auto").name == "pixels-pca32-faces"
+    assert metrics.feature_space("digits", kind="auto").name == "cnn-digits"
+    with pytest.raises(ValueError, match="'auto'"):
+        metrics.feature_space("digits", kind="inception")
     pixels = metrics.feature_space("faces", kind="pixels", dims=8)
     with pytest.raises(ValueError, match="has no classifier"):
         metrics.classifier_score(pixels, torch.zeros(2, 1, 25, 25))
