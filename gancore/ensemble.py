@@ -24,7 +24,7 @@ from torch import nn
 from . import losses as glosses
 from . import metrics, train
 
-__all__ = ["BatchedMLP", "stack", "fit", "sample", "grouped_loss", "ring_table"]
+__all__ = ["BatchedMLP", "stack", "fit", "seconds_per_step", "sample", "grouped_loss", "ring_table"]
 
 
 class BatchedMLP(nn.Module):
@@ -41,13 +41,17 @@ class BatchedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
         """(K, B, in) -> (K, B, out); with ``members=slice(a, b)`` only those members, (b - a, B, in)."""
-        k = len(range(*members.indices(self.members)))
-        if x.dim() != 3 or x.shape[0] != k:
-            raise ValueError(f"Expected input of shape (K={k}, B, features), got {tuple(x.shape)}.")
+        chosen = range(*members.indices(self.members))
+        if x.dim() != 3 or x.shape[0] != len(chosen):
+            raise ValueError(f"Expected input of shape (K={len(chosen)}, B, features), got {tuple(x.shape)}.")
+        # all members: use the parameters themselves, since slicing them would make backward
+        # allocate and zero-fill a gradient of the full stacked size for every layer
+        every = chosen == range(self.members)
         i = 0
         for m in self.template:
             if isinstance(m, nn.Linear):
-                x = torch.baddbmm(self.biases[i][members], x, self.weights[i][members])
+                w, b = (self.weights[i], self.biases[i]) if every else (self.weights[i][members], self.biases[i][members])
+                x = torch.baddbmm(b, x, w)
                 i += 1
             else:
                 x = m(x)
@@ -107,6 +111,22 @@ def fit(make_G: Callable[[], nn.Sequential], make_D: Callable[[], nn.Sequential]
     opt_D = torch.optim.Adam(D.parameters(), lr_D, betas=betas, fused=True)
     result = train.fit(G, D, data, loss=loss, opt_G=opt_G, opt_D=opt_D, seed=seeds, device=device, **fit_options)
     return G, D, result
+
+
+def seconds_per_step(make_G: Callable[[], nn.Sequential], make_D: Callable[[], nn.Sequential], data,
+                     seeds: Sequence[int], *, short: int = 5, long: int = 25, tries: int = 2,
+                     **fit_options) -> float:
+    """Wall-clock seconds of one training step of the ensemble in steady state: (time of a ``long``-step
+    :func:`fit` - time of a ``short``-step one) / (long - short), each the best of ``tries`` runs, so
+    that set-up and the first steps (page faults on fresh buffers, about twice a later step's time)
+    are not counted. ``fit_options`` go to :func:`fit` (loss, lr_G, lr_D, batch_size, ...).
+    ``len(seeds) / seconds_per_step(...)`` is the ensemble's rate in seed-steps per second."""
+    if not 0 < short < long or tries < 1:
+        raise ValueError(f"Invalid timing: short={short}, long={long}, tries={tries}; "
+                         "use 0 < short < long and tries >= 1.")
+    best = {n: min(fit(make_G, make_D, data, seeds, steps=n, progress=False, **fit_options)[2].seconds
+                   for _ in range(tries)) for n in (short, long)}
+    return (best[long] - best[short]) / (long - short)
 
 
 @torch.no_grad()

@@ -73,11 +73,14 @@ class Cooperative:
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"Invalid EMA factor beta: {beta} (must lie in [0, 1)).")
         self.measure, self.both_better, self.both_worse, self.beta = measure, both_better, both_worse, float(beta)
-        self._previous: torch.Tensor | None = None  # (2, ...) performance of D and G on the previous batch
-        self._ema: torch.Tensor | None = None  # (2, ...) running mean of the losses (measure "ema")
+        # The decision works on float64 NumPy arrays on the host: one device sync per batch (the loop
+        # needs the decision on the host anyway), then microsecond-scale operations.
+        self._previous: np.ndarray | None = None  # (2, ...) performance of D and G on the previous batch
+        self._ema: np.ndarray | None = None  # (2, ...) running mean of the losses (measure "ema")
         self._logits: tuple[torch.Tensor, torch.Tensor] | None = None
         self._steps: list[int] = []
-        self._records: list[torch.Tensor] = []  # per batch: (3, ...) int8 rows case, update_D, update_G
+        self._records: list[np.ndarray] = []  # per batch: (3, ...) int8 rows case, update_D, update_G
+        self._table = np.array([self._rule(*map(bool, bits)) for bits in np.ndindex(2, 2, 2, 2)], dtype=np.int8).T
 
     # ------------------------------------------------------------------ the measure
     def watch(self, loss: GANLoss) -> GANLoss:
@@ -91,8 +94,9 @@ class Cooperative:
 
         return GANLoss(loss.name, d, loss.g, dict(loss.options))
 
-    def _performance(self, d_loss: torch.Tensor, g_loss: torch.Tensor) -> torch.Tensor:
-        losses = torch.stack([d_loss.detach(), g_loss.detach()]).double().cpu()
+    def _performance(self, d_loss: torch.Tensor, g_loss: torch.Tensor) -> np.ndarray:
+        if self.measure != "accuracy":
+            losses = np.array([d_loss.detach().cpu().numpy(), g_loss.detach().cpu().numpy()], dtype=np.float64)
         if self.measure == "loss":
             return -losses
         if self.measure == "ema":
@@ -103,43 +107,41 @@ class Cooperative:
                                "loss=policy.watch(loss) to train.fit.")
         real, fake = self._logits
         self._logits = None  # consumed: never reuse the logits of an earlier point
-        real_ok = (real > 0).double().mean(dim=(-2, -1))
-        fooled = (fake > 0).double().mean(dim=(-2, -1))
-        return torch.stack([(real_ok + 1 - fooled) / 2, fooled]).cpu()
+        real_ok = (real > 0).double().mean(dim=(-2, -1)).cpu().numpy()
+        fooled = (fake > 0).double().mean(dim=(-2, -1)).cpu().numpy()
+        return np.array([(real_ok + 1 - fooled) / 2, fooled])
 
     # ------------------------------------------------------------------ the rule
-    def _tie(self, rule: str, r_d: torch.Tensor, r_g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if rule == "both":
-            return torch.ones_like(r_d, dtype=torch.bool), torch.ones_like(r_g, dtype=torch.bool)
-        if rule == "none":
-            return torch.zeros_like(r_d, dtype=torch.bool), torch.zeros_like(r_g, dtype=torch.bool)
-        return r_d <= r_g, r_g <= r_d  # lagging: the smaller relative change steps
+    def _rule(self, weak_d: bool, weak_g: bool, lag_d: bool, lag_g: bool) -> tuple[int, bool, bool]:
+        """(case, D steps, G steps) for one batch: X is weaker when its performance went down, and
+        lags when its relative change is the smaller one (both lag on a tie)."""
+        if weak_d != weak_g:
+            return (_D_WEAKER, True, False) if weak_d else (_G_WEAKER, False, True)
+        case, rule = (_BOTH_WORSE, self.both_worse) if weak_d else (_BOTH_BETTER, self.both_better)
+        if rule == "lagging":
+            return case, lag_d, lag_g
+        return case, rule == "both", rule == "both"
 
     def decide(self, step: int, d_loss: torch.Tensor, g_loss: torch.Tensor) -> tuple:
         """Who steps on this batch, from the losses at the current point (before anyone moves).
         Scalar losses give two bools; (K,) losses give two (K,) bool tensors."""
         p = self._performance(d_loss, g_loss)
         if self._previous is None:
-            case = torch.full(p.shape[1:], _FIRST, dtype=torch.int8)
-            up_d = up_g = torch.ones(p.shape[1:], dtype=torch.bool)
+            record = np.empty((3, *p.shape[1:]), dtype=np.int8)
+            record[0], record[1:] = _FIRST, 1
         else:
             delta = p - self._previous
-            rel = delta / self._previous.abs().clamp_min(_EPS)
-            weak_d, weak_g = delta[0] < 0, delta[1] < 0
-            better_d, better_g = self._tie(self.both_better, rel[0], rel[1])
-            worse_d, worse_g = self._tie(self.both_worse, rel[0], rel[1])
-            both_weak, both_strong = weak_d & weak_g, ~weak_d & ~weak_g
-            up_d = torch.where(both_weak, worse_d, torch.where(both_strong, better_d, weak_d))
-            up_g = torch.where(both_weak, worse_g, torch.where(both_strong, better_g, weak_g))
-            case = torch.where(both_weak, _BOTH_WORSE, torch.where(
-                both_strong, _BOTH_BETTER, torch.where(weak_d, _D_WEAKER, _G_WEAKER))).to(torch.int8)
+            rel = delta / np.maximum(np.abs(self._previous), _EPS)
+            # _rule tabulated over its 16 inputs once, then looked up for every member at once
+            index = 8 * (delta[0] < 0) + 4 * (delta[1] < 0) + 2 * (rel[0] <= rel[1]) + (rel[1] <= rel[0])
+            record = self._table[:, index]
         self._previous = p
         self._steps.append(int(step))
-        self._records.append(torch.stack([case, up_d.to(torch.int8), up_g.to(torch.int8)]))
-        device = d_loss.device
-        if up_d.dim() == 0:
+        self._records.append(record)
+        up_d, up_g = record[1].astype(bool), record[2].astype(bool)
+        if up_d.ndim == 0:
             return bool(up_d), bool(up_g)
-        return up_d.to(device), up_g.to(device)
+        return torch.from_numpy(up_d).to(d_loss.device), torch.from_numpy(up_g).to(d_loss.device)
 
     # ------------------------------------------------------------------ the record
     def history(self) -> pd.DataFrame:
@@ -147,7 +149,7 @@ class Cooperative:
         ``case`` (one of :data:`CASES`), ``update_D``, ``update_G``."""
         if not self._records:
             return pd.DataFrame(columns=["step", "case", "update_D", "update_G"])
-        rec = torch.stack(self._records).numpy()  # (T, 3) or (T, 3, K)
+        rec = np.stack(self._records)  # (T, 3) or (T, 3, K)
         steps = np.asarray(self._steps)
         table = {"step": steps}
         if rec.ndim == 3:
@@ -165,8 +167,8 @@ class Cooperative:
 
     def state_dict(self) -> dict:
         return {"measure": self.measure, "both_better": self.both_better, "both_worse": self.both_worse,
-                "beta": self.beta, "previous": self._previous, "ema": self._ema, "steps": list(self._steps),
-                "records": torch.stack(self._records) if self._records else None}
+                "beta": self.beta, "previous": _tensor(self._previous), "ema": _tensor(self._ema),
+                "steps": list(self._steps), "records": torch.from_numpy(np.stack(self._records)) if self._records else None}
 
     def load_state_dict(self, state: dict) -> None:
         mine = (self.measure, self.both_better, self.both_worse, self.beta)
@@ -174,10 +176,18 @@ class Cooperative:
         if mine != theirs:
             raise ValueError(f"Policy state of Cooperative{theirs} cannot be loaded into Cooperative{mine} "
                              "(measure, both_better, both_worse, beta).")
-        self._previous, self._ema = state["previous"], state["ema"]
+        self._previous, self._ema = _array(state["previous"]), _array(state["ema"])
         self._steps = list(state["steps"])
-        self._records = list(state["records"].unbind(0)) if state["records"] is not None else []
+        self._records = list(state["records"].numpy()) if state["records"] is not None else []
         self._logits = None
+
+
+def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
+    return None if a is None else torch.from_numpy(np.array(a))
+
+
+def _array(t: torch.Tensor | None) -> np.ndarray | None:
+    return None if t is None else t.numpy().copy()
 
 
 def batches_to_target(steps: Sequence[int], quality: Sequence[float], target: float,

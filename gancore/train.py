@@ -230,7 +230,9 @@ def _masked_step(opt: torch.optim.Optimizer, update: Any) -> None:
     """``opt.step()`` if ``update`` is True; for a (K,) mask, step and then restore the parameters
     and the per-member optimizer state of the members whose entry is False (leading axis = member).
     Per-member state that the step creates is zero for frozen members (right for SGD momentum, Adam,
-    RMSprop). Scalar state such as Adam's step count is shared by the members and does advance."""
+    RMSprop). Scalar state such as Adam's step count is shared by the members and does advance.
+    The restore is one multi-tensor ``lerp`` with weight 1 (frozen) or 0 (stepped) per member, which
+    returns exactly the saved or the stepped value."""
     if isinstance(update, bool) or update.dim() == 0:
         if bool(update):
             opt.step()
@@ -240,24 +242,30 @@ def _masked_step(opt: torch.optim.Optimizer, update: Any) -> None:
         return
     if not bool(update.any()):
         return
-    keep = ~update
-    saved = []
-    for group in opt.param_groups:
-        for p in group["params"]:
-            state = {k: v.clone() for k, v in opt.state[p].items()
-                     if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == keep.shape[0]}
-            saved.append((p, p.detach().clone(), state))
+    K = update.shape[0]
+
+    def per_member(p: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in opt.state[p].items() if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == K}
+
+    params = [p for group in opt.param_groups for p in group["params"]]
+    saved = [(p.detach().clone(), {k: v.clone() for k, v in per_member(p).items()}) for p in params]
     opt.step()
+    current, before = [], []
+    for p, (old, state) in zip(params, saved):
+        current.append(p.detach())
+        before.append(old)
+        for k, v in per_member(p).items():
+            current.append(v)
+            # state this step created (lazy initialisation) starts at zero for the frozen members,
+            # as the moment buffers of SGD, Adam and RMSprop do
+            before.append(state[k] if k in state else torch.zeros_like(v))
+    if not all(t.is_floating_point() for t in current):
+        raise TypeError(f"{type(opt).__name__} keeps non-floating per-member state; a per-member mask "
+                        "can only restore floating-point parameters and state.")
+    frozen = (~update).to(current[0].device)
+    weights = [frozen.to(t.dtype).view(-1, *[1] * (t.dim() - 1)) for t in current]
     with torch.no_grad():
-        for p, old, state in saved:
-            p.copy_(torch.where(keep.view(-1, *[1] * (p.dim() - 1)), old, p))
-            for k, v in opt.state[p].items():
-                if not (torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == keep.shape[0]):
-                    continue
-                # state this step created (lazy initialisation) starts at zero for the frozen members,
-                # as the moment buffers of SGD, Adam and RMSprop do
-                before = state.get(k, torch.zeros_like(v))
-                v.copy_(torch.where(keep.view(-1, *[1] * (v.dim() - 1)), before, v))
+        torch._foreach_lerp_(current, before, weights)
 
 
 def _check_finite(step: int, checkpoint: Path | None, **losses: torch.Tensor) -> None:

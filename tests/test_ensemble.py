@@ -120,3 +120,21 @@ def test_fit_rejects_no_seeds():
     with pytest.raises(ValueError, match="Invalid seeds"):
         ensemble.fit(_make_G, _make_D, RING, [], loss=losses.gan_loss("ns"), lr_G=1e-3, lr_D=1e-3, steps=1,
                      batch_size=8, latent_dim=2)
+
+
+def test_gradients_through_all_members_equal_gradients_through_a_slice_of_all():
+    """forward() skips slicing when every member is chosen; the gradients must be those of the sliced path."""
+    G = ensemble.stack(_make_G, SEEDS)
+    z = torch.randn(len(SEEDS), 5, 2)
+    G(z).square().sum().backward()
+    full = [p.grad.clone() for p in G.parameters()]
+    G.zero_grad()
+    torch.cat([G(z[k:k + 1], members=slice(k, k + 1)) for k in range(len(SEEDS))]).square().sum().backward()
+    for a, p in zip(full, G.parameters(), strict=True):
+        torch.testing.assert_close(a, p.grad)
+
+
+def test_seconds_per_step_rejects_bad_run_lengths():
+    with pytest.raises(ValueError, match="short=5, long=5"):
+        ensemble.seconds_per_step(_make_G, _make_D, RING, SEEDS, short=5, long=5, loss=losses.gan_loss("ns"),
+                                  lr_G=1e-3, lr_D=1e-3, batch_size=8, latent_dim=2)
