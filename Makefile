@@ -2,7 +2,7 @@
 #   make book                       set up, execute every chapter (quick profile), build the HTML book
 #   make test                       set up, unit tests + nbval over the executed notebooks
 #   make html                       rebuild the HTML from the stored executed notebooks (no execution)
-#   make chapter NAME=toolkit [PROFILE=quick] [DEVICE=auto] [SEED=3] [STORE=1]
+#   make chapter NAME=toolkit [PROFILE=quick] [DEVICE=auto] [SEED=3] [STORE=1] [OVERRIDES='{"steps": 6000}']
 #   make bench [BENCH=toolkit]      benchmarks -> benchmarks/results/*.json (all, or the named ones)
 #   make clean                      remove _build (keeps .venv)
 
@@ -29,7 +29,8 @@ CHAPTERS := $(shell sed -n 's|.*file: book/executed/\(.*\)$$|\1|p' _toc.yml)
 NAME ?= toolkit
 PROFILE ?= quick
 DEVICE ?= auto
-CHAPTER_ARGS := --profile $(PROFILE) --device $(DEVICE) $(if $(SEED),--seed $(SEED)) $(if $(STORE),--store)
+CHAPTER_ARGS := --profile $(PROFILE) --device $(DEVICE) $(if $(SEED),--seed $(SEED)) $(if $(STORE),--store) \
+	$(if $(OVERRIDES),-p overrides '$(OVERRIDES)')
 
 .PHONY: setup book html chapter chapters test unit nbval bench clean
 

@@ -1,8 +1,10 @@
 """Parameter sets per chapter: ``quick`` (the CPU here, minutes, embedded data) and ``paper`` (the
 paper's scale, a GPU and the real data sets).
 
-A chapter reads its settings with ``P = profiles.get("srfb", profile)`` and then ``P.steps`` etc.;
-each chapter's block below says where its paper numbers come from and what ``quick`` cuts.
+A chapter reads its settings with ``P = profiles.get("srfb", profile, overrides)`` and then ``P.steps``
+etc.; each chapter's block below says where its paper numbers come from and what ``quick`` cuts.
+``overrides`` is a papermill parameter of every chapter (``-p overrides '{"ring_seeds": 32}'``): a
+profile with some settings changed, e.g. for a longer stored run on a CPU.
 """
 
 from __future__ import annotations
@@ -149,18 +151,28 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def get(chapter: str, profile: str) -> Settings:
-    """Settings of ``chapter`` in ``profile``; unknown names raise ValueError listing the known ones."""
+def get(chapter: str, profile: str, overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings of ``chapter`` in ``profile``, with ``overrides`` (a dict of settings of that profile,
+    e.g. ``{"ring_seeds": 32}`` for a longer stored run) replacing the profile's values. Unknown
+    chapter, profile or setting names raise ValueError listing the known ones."""
     if chapter not in CHAPTERS:
         raise ValueError(f"Unknown chapter {chapter!r}. Known chapters: {', '.join(CHAPTERS)}.")
     if profile not in PROFILES:
         raise ValueError(f"Unknown profile {profile!r}. Known profiles: {', '.join(PROFILES)}.")
-    return Settings(CHAPTERS[chapter][profile])
+    settings = CHAPTERS[chapter][profile]
+    unknown = sorted(set(overrides or {}) - set(settings))
+    if unknown:
+        raise ValueError(f"Unknown setting(s) {', '.join(unknown)} for chapter {chapter!r}. "
+                         f"Its settings are: {', '.join(settings)}.")
+    return Settings({**settings, **(overrides or {})})
 
 
-def describe(chapter: str, profile: str, device: torch.device | str, data: str) -> str:
-    """The line every chapter prints first: which profile, device and data produced its results."""
+def describe(chapter: str, profile: str, device: torch.device | str, data: str,
+             overrides: dict[str, Any] | None = None) -> str:
+    """The line every chapter prints first: which profile (and overridden settings), device and data
+    produced its results."""
     from . import __version__
 
-    return (f"gancore {__version__} | chapter {chapter} | profile {profile} | device {device} | data {data} | "
-            f"torch {torch.__version__.split('+')[0]} | python {platform.python_version()}")
+    changed = "".join(f" {k}={v!r}" for k, v in sorted((overrides or {}).items()))
+    return (f"gancore {__version__} | chapter {chapter} | profile {profile}{' with' + changed if changed else ''} | "
+            f"device {device} | data {data} | torch {torch.__version__.split('+')[0]} | python {platform.python_version()}")
