@@ -116,7 +116,7 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
     timing.write_text(json.dumps({"chapter": name, "profile": profile, "seconds": seconds}))
     if store:
         meta = {"chapter": name, "parameters": parameters, "git_commit": _git_commit(top),
-                "device": "cuda" if device == "auto" and torch.cuda.is_available() else device,
+                "device": ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device,
                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                 "versions": _versions(), "wall_seconds": round(seconds, 1), "date": started.isoformat(timespec="seconds")}
         (output.parent / "run.json").write_text(json.dumps(meta, indent=2))
