@@ -4,14 +4,14 @@ batch 128, Adam, one D step then one G step per batch).
 * ``ensemble_flops_fraction``: matmul FLOP/s of the K = 32 ensemble (forward and backward matmul FLOPs
   of one training step, counted by torch's FlopCounterMode, over the measured seconds per step) divided
   by the fp32 throughput of a large torch.mm measured in the same run.
-
-Seconds per step are marginal: (time of a long run - time of a short run) / (difference in steps), the
-best of two tries each, so that set-up and the first steps' page faults on fresh buffers (which
-make a 6-step run look ~2x slower per step) are not counted as training.
 * ``ensemble_speedup_k32``: seed-steps/s of the ensemble over seed-steps/s of gancore.train.fit on one
   seed at a time (32 seeds one after another run at the single-seed rate; measured on a few seeds).
 * ``ring_paper_seed_hours_estimate``: hours on this CPU for the paper profile (200 seeds x 400 epochs of
   390 batches per setting) at the measured ensemble rate; also for all cells of the chapter's grids.
+
+Seconds per step are marginal: (time of a long run - time of a short run) / (difference in steps), the
+best of two tries each, so that set-up and the first steps' page faults on fresh buffers (which
+make a 6-step run look ~2x slower per step) are not counted as training.
 """
 
 from __future__ import annotations
@@ -64,13 +64,6 @@ def _single_fit(steps: int, seed: int):
                      policy="alternating", seed=seed, device="cpu", progress=False)
 
 
-def _marginal_seconds_per_step(run) -> float:
-    """The single-seed counterpart of ensemble.seconds_per_step: (best time of a LONG-step run - best
-    time of a SHORT-step run) / (LONG - SHORT)."""
-    best = {n: min(run(n).seconds for _ in range(2)) for n in (SHORT, LONG)}
-    return (best[LONG] - best[SHORT]) / (LONG - SHORT)
-
-
 def run() -> dict:
     with FlopCounterMode(display=False) as counter:
         _ensemble_fit(1)
@@ -80,7 +73,7 @@ def run() -> dict:
                                                  lr_G=1e-4, lr_D=1e-4, batch_size=128, latent_dim=2,
                                                  policy="alternating", device="cpu", short=SHORT, long=LONG)
     peak = max(peak_before, _mm_flops_per_second())
-    single = _marginal_seconds_per_step(lambda n: _single_fit(n, seed=0))
+    single = train.seconds_per_step(lambda n: _single_fit(n, seed=0), SHORT, LONG)
     ensemble_rate = K / seconds_per_step  # seed-steps per second
     P = profiles.get("alpha_gan", "paper")
     seed_steps = P.ring_seeds * P.ring_steps

@@ -30,7 +30,7 @@ STEP_NOTE = ("The step is memory-bound. SGD streams 3 parameter-sized buffers (r
              "an add written into x (reads xbar and grad, writes x), 6 streams, a floor of 2; even one fused kernel "
              "(x = P(xbar - lr grad) first, then xbar <- lerp(xbar, x), the same iteration) streams 4, a floor of "
              "4/3, above the 1.3 target. Here the three 16 MB buffers also overflow the 32 MB L3 that SGD's two "
-             "nearly fit in. Measured on a 2-core CPU: repeated runs of this benchmark range from 1.8 to 2.9.")
+             "nearly fit in. Measured on a 2-core CPU: two runs of this benchmark gave 1.79 and 2.21.")
 RATIO_NOTE = ("No target: < 1 means SRFB needs fewer gradient evaluations (samples) than extragradient to reach "
               "a relative distance 1e-6, each at its best grid point.")
 

@@ -116,17 +116,11 @@ def fit(make_G: Callable[[], nn.Sequential], make_D: Callable[[], nn.Sequential]
 def seconds_per_step(make_G: Callable[[], nn.Sequential], make_D: Callable[[], nn.Sequential], data,
                      seeds: Sequence[int], *, short: int = 5, long: int = 25, tries: int = 2,
                      **fit_options) -> float:
-    """Wall-clock seconds of one training step of the ensemble in steady state: (time of a ``long``-step
-    :func:`fit` - time of a ``short``-step one) / (long - short), each the best of ``tries`` runs, so
-    that set-up and the first steps (page faults on fresh buffers, about twice a later step's time)
-    are not counted. ``fit_options`` go to :func:`fit` (loss, lr_G, lr_D, batch_size, ...).
+    """:func:`gancore.train.seconds_per_step` of :func:`fit`: the ensemble's steady-state seconds per
+    step; ``fit_options`` go to :func:`fit` (loss, lr_G, lr_D, batch_size, ...).
     ``len(seeds) / seconds_per_step(...)`` is the ensemble's rate in seed-steps per second."""
-    if not 0 < short < long or tries < 1:
-        raise ValueError(f"Invalid timing: short={short}, long={long}, tries={tries}; "
-                         "use 0 < short < long and tries >= 1.")
-    best = {n: min(fit(make_G, make_D, data, seeds, steps=n, progress=False, **fit_options)[2].seconds
-                   for _ in range(tries)) for n in (short, long)}
-    return (best[long] - best[short]) / (long - short)
+    return train.seconds_per_step(
+        lambda n: fit(make_G, make_D, data, seeds, steps=n, progress=False, **fit_options)[2], short, long, tries)
 
 
 @torch.no_grad()

@@ -37,7 +37,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 __all__ = [
     "fit", "TrainResult", "TrainingDiverged", "Policy", "Simultaneous", "Alternating", "POLICIES",
-    "Batches", "Noise", "resolve_device", "seed_everything", "load_checkpoint",
+    "Batches", "Noise", "resolve_device", "seed_everything", "load_checkpoint", "seconds_per_step",
 ]
 
 
@@ -249,6 +249,9 @@ def _masked_step(opt: torch.optim.Optimizer, update: Any) -> None:
 
     params = [p for group in opt.param_groups for p in group["params"]]
     saved = [(p.detach().clone(), {k: v.clone() for k, v in per_member(p).items()}) for p in params]
+    if not all(t.is_floating_point() for old, state in saved for t in (old, *state.values())):
+        raise TypeError(f"{type(opt).__name__} keeps non-floating per-member state; a per-member mask "
+                        "can only restore floating-point parameters and state.")
     opt.step()
     current, before = [], []
     for p, (old, state) in zip(params, saved):
@@ -259,9 +262,6 @@ def _masked_step(opt: torch.optim.Optimizer, update: Any) -> None:
             # state this step created (lazy initialisation) starts at zero for the frozen members,
             # as the moment buffers of SGD, Adam and RMSprop do
             before.append(state[k] if k in state else torch.zeros_like(v))
-    if not all(t.is_floating_point() for t in current):
-        raise TypeError(f"{type(opt).__name__} keeps non-floating per-member state; a per-member mask "
-                        "can only restore floating-point parameters and state.")
     frozen = (~update).to(current[0].device)
     weights = [frozen.to(t.dtype).view(-1, *[1] * (t.dim() - 1)) for t in current]
     with torch.no_grad():
@@ -485,3 +485,15 @@ def fit(
     run_eval()
     return TrainResult(log=pd.DataFrame(log_rows), evals=pd.DataFrame(eval_rows), steps=step,
                        grad_evals=grad_evals, seconds=elapsed, G_avg=G_avg, updates=counts)
+
+
+def seconds_per_step(run: Callable[[int], TrainResult], short: int = 5, long: int = 25, tries: int = 2) -> float:
+    """Wall-clock seconds of one training step in steady state. ``run(steps)`` trains a fresh model
+    for ``steps`` steps and returns its :class:`TrainResult`; the answer is (time of a ``long`` run -
+    time of a ``short`` run) / (long - short), each the best of ``tries`` runs, so that set-up and the
+    first steps (page faults on fresh buffers, about twice a later step's time) are not counted."""
+    if not 0 < short < long or tries < 1:
+        raise ValueError(f"Invalid timing: short={short}, long={long}, tries={tries}; "
+                         "use 0 < short < long and tries >= 1.")
+    best = {n: min(run(n).seconds for _ in range(tries)) for n in (short, long)}
+    return (best[long] - best[short]) / (long - short)
