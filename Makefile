@@ -3,6 +3,9 @@
 #   make test                       set up, unit tests + nbval over the executed notebooks
 #   make html                       rebuild the HTML from the stored executed notebooks (no execution)
 #   make chapter NAME=toolkit [PROFILE=quick] [DEVICE=auto] [SEED=3] [STORE=1] [OVERRIDES='{"steps": 6000}']
+#   make sweep NAME=alpha_gan SEEDS=0-199 [GRID='{"ring": {"lr": [1e-4, 2e-4]}}'] [SEEDS_PER_JOB=50]
+#              [SCHEDULER=tcp://host:8786] [WORKERS=2] [PROFILE=quick] [DEVICE=auto] [OVERRIDES='{...}']
+#                                   a chapter's experiment over a grid x seeds on Dask -> results/NAME/<sweep>/
 #   make bench [BENCH=toolkit]      benchmarks -> benchmarks/results/*.json (all, or the named ones)
 #   make clean                      remove _build (keeps .venv)
 
@@ -30,9 +33,12 @@ NAME ?= toolkit
 PROFILE ?= quick
 DEVICE ?= auto
 CHAPTER_ARGS := --profile $(PROFILE) --device $(DEVICE) $(if $(SEED),--seed $(SEED)) $(if $(STORE),--store) \
-	$(if $(OVERRIDES),-p overrides '$(OVERRIDES)')
+	$(if $(OVERRIDES),--overrides '$(OVERRIDES)')
+SWEEP_ARGS := --profile $(PROFILE) --device $(DEVICE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(GRID),--grid '$(GRID)') \
+	$(if $(SEEDS_PER_JOB),--seeds-per-job $(SEEDS_PER_JOB)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
+	$(if $(WORKERS),--workers $(WORKERS)) $(if $(OVERRIDES),--overrides '$(OVERRIDES)')
 
-.PHONY: setup book html chapter chapters test unit nbval bench clean
+.PHONY: setup book html chapter chapters sweep test unit nbval bench clean
 
 setup: $(STAMP)
 
@@ -54,6 +60,9 @@ chapters: setup
 
 chapter: setup
 	$(PY) -m gancore.runs execute $(NAME) $(CHAPTER_ARGS)
+
+sweep: setup
+	$(PY) -m gancore.sweep $(NAME) $(SWEEP_ARGS)
 
 html: setup $(MATHJAX)/tex-mml-chtml.js
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --quiet

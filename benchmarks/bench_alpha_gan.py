@@ -76,9 +76,9 @@ def run() -> dict:
     single = train.seconds_per_step(lambda n: _single_fit(n, seed=0), SHORT, LONG)
     ensemble_rate = K / seconds_per_step  # seed-steps per second
     P = profiles.get("alpha_gan", "paper")
-    seed_steps = P.ring_seeds * P.ring_steps
-    cells = len({(a, 1.0) for a in P.fig2b_alpha_d} | {(a, g) for a in P.sat_alpha_d for g in P.sat_alpha_g}) \
-        + len(P.ns_alpha_d) * len(P.ns_alpha_g)
+    seed_steps = P.ring.seeds * P.ring.steps
+    cells = len({(a, 1.0) for a in P.fig2b.alpha_d} | {(a, g) for a in P.sat.alpha_d for g in P.sat.alpha_g}) \
+        + len(P.ns.alpha_d) * len(P.ns.alpha_g)
     fraction = flops_per_step / seconds_per_step / peak
     return {
         "ensemble_flops_fraction": {"value": round(fraction, 3), "target": 0.5, "met": fraction >= 0.5},

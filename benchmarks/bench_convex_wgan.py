@@ -15,14 +15,14 @@ import time
 
 import numpy as np
 
-from gancore import convex, convex_gda, data, profiles
+from gancore import convex, data, profiles
 
 TARGET_SPEEDUP = 100.0
 
 
 def _comparison_problem(P, seed: int = 0):
     rng = np.random.default_rng(seed + 1)  # the chapter's problem for seed 0
-    n, d = P.cmp_n, P.cmp_d
+    n, d = P.cmp.n, P.cmp.d
     X = rng.standard_normal((n, d)) @ np.diag(np.linspace(2.0, 0.5, d))
     Z = np.sqrt(n) * np.linalg.qr(rng.standard_normal((n, d)))[0]
     beta = 0.3 * np.linalg.svd(X, compute_uv=False)[1] ** 2
@@ -39,10 +39,10 @@ def run() -> dict:
         times.append(time.perf_counter() - t0)
     t_closed = statistics.median(times)
     p_star = convex.quadratic_optimal_value(X, Z, beta)
-    budget = 4 * P.gda_steps
-    gda = convex_gda.gda_fit(X, Z, beta, activation="quadratic", steps=budget, lr_G=P.gda_lr, lr_D=P.gda_lr,
-                             eval_every=P.gda_eval_every, seed=0)
-    reached = convex_gda.time_to_target(gda.trajectory, p_star)
+    budget = 4 * P.gda.steps
+    gda = convex.gda_fit(X, Z, beta, activation="quadratic", steps=budget, lr_G=P.gda.lr, lr_D=P.gda.lr,
+                         eval_every=P.gda.eval_every, seed=0)
+    reached = convex.time_to_target(gda.trajectory, p_star)
     traj = gda.trajectory
     feasible = traj[traj.violation <= 0.01]
     speedup = None if reached is None else reached / t_closed
@@ -71,6 +71,6 @@ def run() -> dict:
         "closed_form_vs_gda_budget_ratio": budget_ratio,
         "procogan_quick_seconds": sum(fit_seconds.values()),
         "procogan_quick_seconds_per_dataset": fit_seconds,
-        "problem": {"n": P.cmp_n, "d": P.cmp_d, "activation": "quadratic", "beta_d": float(beta),
-                    "optimizer": "adam", "lr": P.gda_lr, "eval_every": P.gda_eval_every},
+        "problem": {"n": P.cmp.n, "d": P.cmp.d, "activation": "quadratic", "beta_d": float(beta),
+                    "optimizer": "adam", "lr": P.gda.lr, "eval_every": P.gda.eval_every},
     }

@@ -3,9 +3,9 @@
 * ``lp_solve_ms_50x50``: median milliseconds of :func:`gancore.oracle.solve_matrix_game` (both
   players' LPs, HiGHS) over random 50x50 games; target <= 10 ms. Beside it the same games solved with
   nashpy (``Game(U).linear_program()``) and with our cvxpy formulation (``method="cvxpy"``).
-* ``do_overhead_fraction``: in the quick ring DO-GAN run of the chapter, the time spent in payoff
-  evaluation + meta-solve + pruning over the total time of the DO iterations (oracles included);
-  target <= 0.15.
+* ``do_overhead_fraction``: in the quick ring DO-GAN run of the chapter (:func:`gancore.dogan.dogan`),
+  the time spent in payoff evaluation + meta-solve + pruning over the total time of the DO
+  iterations (oracles included); target <= 0.15.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 import nashpy
 import numpy as np
 
-from gancore import data, losses, oracle, profiles
+from gancore import data, dogan, losses, models, oracle, profiles
 
 GAMES = 20
 LP_TARGET_MS = 10.0
@@ -45,11 +45,11 @@ def lp_times() -> dict:
 
 def overhead() -> dict:
     P = profiles.get("double_oracle", "quick")
-    make_G, make_D = oracle.base_gan("vanilla", (2,), latent_dim=2, width=P.ring_width, depth=P.ring_depth)
-    run = oracle.dogan(make_G, make_D, data.load("ring"), loss=losses.gan_loss("ns"), latent_dim=2,
-                       iterations=P.ring_iterations, oracle_steps=P.ring_oracle_steps, init_steps=P.ring_init_steps,
-                       batch_size=P.batch_size, lr_G=P.lr, lr_D=P.lr, betas=P.betas, eps=P.eps, cap=P.ring_cap,
-                       ewc_lambda=P.ewc_lambda, fisher_batches=P.fisher_batches, n_payoff=P.n_payoff, device="cpu")
+    make_G, make_D = models.gan_pair("vanilla", (2,), latent_dim=2, width=P.ring.width, depth=P.ring.depth)
+    run = dogan.dogan(make_G, make_D, data.load("ring"), loss=losses.gan_loss("ns"), latent_dim=2,
+                      iterations=P.ring.iterations, oracle_steps=P.ring.oracle_steps, init_steps=P.ring.init_steps,
+                      batch_size=P.batch_size, lr_G=P.lr, lr_D=P.lr, betas=P.betas, eps=P.eps, cap=P.ring.cap,
+                      ewc_lambda=P.ewc_lambda, fisher_batches=P.fisher_batches, n_payoff=P.n_payoff, device="cpu")
     spent = {k: float(run.history[k].sum()) for k in ["oracle_s", "payoff_s", "solve_s", "prune_s"]}
     machinery = spent["payoff_s"] + spent["solve_s"] + spent["prune_s"]
     return {"do_overhead_fraction": machinery / sum(spent.values()),

@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from gancore import data, ensemble, losses, models, profiles, repeated, train
+from gancore import data, ensemble, losses, metrics, models, profiles, repeated, train
 
 RING = data.load("ring")
 
@@ -47,22 +47,22 @@ def _single(policy, steps: int) -> float:
 def _ring_ensemble(P, policy, steps: int, evaluate=None):
     loss = losses.gan_loss("ns")
     loss = policy.watch(loss) if isinstance(policy, repeated.Cooperative) else loss
-    return ensemble.fit(lambda: models.mlp_generator(2, 2, width=P.ring_width, depth=P.ring_depth),
-                        lambda: models.mlp_discriminator(2, width=P.ring_width, depth=P.ring_depth),
-                        RING, list(range(P.ring_seeds)), loss=loss, lr_G=P.ring_lr, lr_D=P.ring_lr, betas=P.betas,
-                        steps=steps, batch_size=P.ring_batch_size, latent_dim=2, policy=policy, device="cpu",
-                        progress=False, evaluate=evaluate, eval_every=P.ring_eval_every if evaluate else 0,
+    return ensemble.fit(lambda: models.mlp_generator(2, 2, width=P.ring.width, depth=P.ring.depth),
+                        lambda: models.mlp_discriminator(2, width=P.ring.width, depth=P.ring.depth),
+                        RING, list(range(P.ring.seeds)), loss=loss, lr_G=P.ring.lr, lr_D=P.ring.lr, betas=P.betas,
+                        steps=steps, batch_size=P.ring.batch_size, latent_dim=2, policy=policy, device="cpu",
+                        progress=False, evaluate=evaluate, eval_every=P.ring.eval_every if evaluate else 0,
                         log_every=steps)[2]
 
 
 def _digits(P, policy, steps: int) -> float:
     ds = data.load("digits")
     torch.manual_seed(0)
-    G = models.dcgan_generator(8, 1, P.image_latent, P.image_width)
-    D = models.dcgan_discriminator(8, 1, P.image_width)
-    r = train.fit(G, D, ds, loss=losses.gan_loss("ns"), opt_G=torch.optim.Adam(G.parameters(), P.image_lr),
-                  opt_D=torch.optim.Adam(D.parameters(), P.image_lr), steps=steps, batch_size=P.image_batch_size,
-                  latent_dim=P.image_latent, policy=policy, device="cpu", progress=False, log_every=steps)
+    G = models.dcgan_generator(8, 1, P.image.latent, P.image.width)
+    D = models.dcgan_discriminator(8, 1, P.image.width)
+    r = train.fit(G, D, ds, loss=losses.gan_loss("ns"), opt_G=torch.optim.Adam(G.parameters(), P.image.lr),
+                  opt_D=torch.optim.Adam(D.parameters(), P.image.lr), steps=steps, batch_size=P.image.batch_size,
+                  latent_dim=P.image.latent, policy=policy, device="cpu", progress=False, log_every=steps)
     return r.seconds / steps
 
 
@@ -91,13 +91,13 @@ def run() -> dict:
     image = _ratios(lambda p: _digits(P, p, 100), {"simultaneous": train.Simultaneous, "alternating": train.Alternating,
                                                    "cooperative": repeated.Cooperative}, 3)
 
-    evaluate = repeated.ring_evaluator(RING.means, RING.sigma, P.ring_n_eval, 2)
+    evaluate = metrics.ring_evaluator(RING.means, RING.sigma, P.ring.n_eval, 2)
     curves = {}
     for name, make in (("simultaneous", train.Simultaneous), ("cooperative", repeated.Cooperative)):
-        evals = repeated.per_member(_ring_ensemble(P, make(), P.ring_steps, evaluate).evals)
+        evals = metrics.per_member(_ring_ensemble(P, make(), P.ring.steps, evaluate).evals)
         curves[name] = evals.groupby("step").hqs.median()
     target = float(curves["simultaneous"].iloc[-1])
-    needed = {k: repeated.batches_to_target(v.index, v.values, target) for k, v in curves.items()}
+    needed = {k: metrics.first_reaching(v.index, v.values, target) for k, v in curves.items()}
     return {
         "coop_policy_overhead": {"measured": round(single["cooperative"], 3), "target": 1.05,
                                  "met": single["cooperative"] <= 1.05,
@@ -105,11 +105,11 @@ def run() -> dict:
         "coop_decide_only_overhead": {"measured": round(single["decide_only"], 3),
                                       "accuracy_measure": round(single["cooperative_accuracy"], 3)},
         "coop_ensemble_overhead": {"measured": round(ring["cooperative"], 3), "decide_only": round(ring["decide_only"], 3),
-                                   "setup": f"ring ensemble, {P.ring_seeds} seeds, width {P.ring_width}"},
+                                   "setup": f"ring ensemble, {P.ring.seeds} seeds, width {P.ring.width}"},
         "time_per_batch": {"ring": {k: round(ring[k], 3) for k in ("simultaneous", "alternating", "cooperative")},
                            "image": {k: round(v, 3) for k, v in image.items()}},
         "coop_batches_to_target_ratio": {
             "measured": round(needed["cooperative"] / needed["simultaneous"], 3), "target": None,
             "target_median_hqs": round(target, 4), "batches": needed,
-            "setup": f"ring ensemble, {P.ring_seeds} seeds, {P.ring_steps} batches, eval every {P.ring_eval_every}"},
+            "setup": f"ring ensemble, {P.ring.seeds} seeds, {P.ring.steps} batches, eval every {P.ring.eval_every}"},
     }

@@ -9,26 +9,47 @@ anywhere):
 * ``digits``: scikit-learn's 1,797 8x8 handwritten digits, scaled to [-1, 1], a fixed 80/20 split;
 * ``faces``: the 100 faces of scikit-image's LFW subset (25x25 grey), scaled to [-1, 1], 80/20 split.
 
-Real data sets, through torchvision's own classes (downloaded where a network exists, otherwise read
-from a local root; images scaled to [-1, 1]): ``mnist`` (28x28), ``cifar10`` (32x32), ``celeba``
-(64x64 by Resize + CenterCrop, as the alpha-GAN code does), ``lsun_classroom`` (64x64 by default).
-The root is the ``root`` argument, else the ``GANCORE_DATA`` environment variable, else ``./data``.
+Real data sets, in their released on-disk formats (images scaled to [-1, 1]): ``mnist`` (28x28),
+``cifar10`` (32x32), ``celeba`` (64x64 by Resize + CenterCrop, as the alpha-GAN code does) through
+torchvision's classes (downloaded where a network exists, otherwise read from a local root), and
+``lsun_classroom`` (64x64 by default) read here from its lmdb databases. The root is the ``root``
+argument, else the ``GANCORE_DATA`` environment variable, else ``./data``.
+
+CIFAR-10's and CelebA's files are checked against the MD5 sums torchvision records for the released
+files. ``verify=False`` skips that check (each file must still exist) for data you re-packed yourself,
+e.g. a subset, or the tiny sets that ``tests/fake_datasets.py`` writes; the environment variable
+``GANCORE_DATA_VERIFY=0`` makes that the default, so that a chapter calling ``load`` without the
+option reads such a set too (``1``, or unset, keeps the check).
 
 Every data set yields ``(x, y)`` pairs; ``y`` is a class label (digits, MNIST, CIFAR-10), the mode
 index (ring, grid) or ``-1`` where there is none.
+
+Splits (:data:`SPLITS`): ``train`` and ``test`` everywhere; ``all`` (the whole set: for MNIST,
+CIFAR-10 and LSUN the training split followed by the test split) everywhere except ring and grid,
+whose two splits are cut from one stream of samples.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import math
+import numbers
 import os
+import struct
+import weakref
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, TensorDataset
+from PIL import Image
+from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 
-__all__ = ["load", "NAMES", "as_tensor", "ring_means", "DataNotFoundError"]
+from .storage import CorruptFileError
+
+__all__ = ["load", "NAMES", "SPLITS", "as_tensor", "ring_means", "DataNotFoundError"]
 
 RING_DATA_SEED = 1
 SPLIT_SEED = 0
@@ -50,6 +71,24 @@ def grid_means(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
     return torch.cartesian_prod(axis, axis)
 
 
+def _check_count(name: str, value: object, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"Invalid {name}={value!r}: use an integer >= {minimum}.")
+
+
+def _check_length(name: str, value: object, zero_ok: bool = False) -> None:
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+          and (value >= 0 if zero_ok else value > 0))
+    if not ok:
+        raise ValueError(f"Invalid {name}={value!r}: use a finite number {'>= 0' if zero_ok else '> 0'}.")
+
+
+def _check_mixture(n_train: object, n_test: object, sigma: object) -> None:
+    _check_count("n_train", n_train)
+    _check_count("n_test", n_test)
+    _check_length("sigma", sigma, zero_ok=True)
+
+
 def _mixture(means: torch.Tensor, sigma: float, n: int, seed: int) -> TensorDataset:
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(len(means), (n,), generator=g)
@@ -59,6 +98,9 @@ def _mixture(means: torch.Tensor, sigma: float, n: int, seed: int) -> TensorData
 
 def _ring(split: str, modes: int = 8, radius: float = 1.0, sigma: float = 0.01,
           n_train: int = 50_000, n_test: int = 25_000, seed: int = RING_DATA_SEED) -> TensorDataset:
+    _check_count("modes", modes)
+    _check_length("radius", radius)
+    _check_mixture(n_train, n_test, sigma)
     means = ring_means(modes, radius)
     # train and test come from one stream so that they never share samples
     full = _mixture(means, sigma, n_train + n_test, seed)
@@ -70,6 +112,9 @@ def _ring(split: str, modes: int = 8, radius: float = 1.0, sigma: float = 0.01,
 
 def _grid(split: str, side: int = 5, spacing: float = 2.0, sigma: float = 0.05,
           n_train: int = 50_000, n_test: int = 25_000, seed: int = RING_DATA_SEED) -> TensorDataset:
+    _check_count("side", side)
+    _check_length("spacing", spacing)
+    _check_mixture(n_train, n_test, sigma)
     means = grid_means(side, spacing)
     full = _mixture(means, sigma, n_train + n_test, seed)
     x, y = full.tensors
@@ -111,9 +156,9 @@ def data_root(root: str | os.PathLike | None) -> Path:
     return Path(root or os.environ.get("GANCORE_DATA") or "data").expanduser()
 
 
-def _missing(name: str, folder: Path, how: str, err: Exception) -> DataNotFoundError:
+def _missing(name: str, folder: Path, how: str, detail: str) -> DataNotFoundError:
     return DataNotFoundError(
-        f"The {name} data set was not found in {folder.resolve()} ({err}). {how} Pass root=... or set "
+        f"The {name} data set was not found in {folder.resolve()} ({detail}). {how} Pass root=... or set "
         f"GANCORE_DATA to the folder that holds it, or pass download=True on a machine with a network."
     )
 
@@ -126,70 +171,248 @@ def _image_transform(size: int | None, channels: int):
     return T.Compose(steps)
 
 
+def _train_test(make: Callable[..., Dataset], split: str) -> Dataset:
+    """``make(train=True)``, ``make(train=False)``, or both one after the other for ``all``."""
+    if split == "all":
+        return ConcatDataset([make(train=True), make(train=False)])
+    return make(train=split == "train")
+
+
+_MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_IDX_ITEM_BYTES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}  # idx type code -> bytes per entry
+
+
+def _check_idx(path: Path) -> None:
+    """An idx file (LeCun's MNIST format: 2 zero bytes, a type code, the number of dimensions, the
+    dimensions as big-endian int32, then the entries) must be exactly as long as its header says."""
+    advice = ("Delete it and download MNIST again (data.load('mnist', download=True) on a machine with a "
+              "network, or copy the four uncompressed idx files from a good copy).")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4)
+        if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_ITEM_BYTES:
+            raise CorruptFileError(path, f"it is not an idx file (it starts with {head!r}, {size} bytes in all)", advice)
+        dims_bytes = f.read(4 * head[3])
+    if len(dims_bytes) < 4 * head[3]:
+        raise CorruptFileError(path, f"it is truncated inside its header ({size} bytes)", advice)
+    dims = struct.unpack(f">{head[3]}I", dims_bytes)
+    expected = 4 + 4 * head[3] + math.prod(dims) * _IDX_ITEM_BYTES[head[2]]
+    if size != expected:
+        raise CorruptFileError(path, f"it holds {size} bytes where its header {'x'.join(map(str, dims))} "
+                               f"announces {expected} ({'truncated' if size < expected else 'trailing bytes'})",
+                               advice)
+
+
 def _mnist(split: str, root: Path, download: bool = False) -> Dataset:
     from torchvision.datasets import MNIST
 
+    raw = root / "MNIST" / "raw"
+    if not download:  # torchvision wants all four files, whatever the split
+        missing = [f for files in _MNIST_FILES.values() for f in files if not (raw / f).is_file()]
+        if missing:
+            raise _missing("MNIST", raw, "torchvision expects MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}"
+                           "-ubyte (uncompressed) in it.", f"missing: {', '.join(missing)}")
+    for part in ("train", "test") if split == "all" else (split,):
+        for f in _MNIST_FILES[part]:
+            if (raw / f).is_file():
+                _check_idx(raw / f)
     try:
-        return MNIST(str(root), train=split == "train", download=download,
-                     transform=_image_transform(None, 1))
-    except RuntimeError as err:
-        raise _missing("MNIST", root / "MNIST" / "raw", "torchvision expects MNIST/raw/"
-                       "{train,t10k}-{images-idx3,labels-idx1}-ubyte in it.", err) from None
+        return _train_test(lambda train: MNIST(str(root), train=train, download=download,
+                                               transform=_image_transform(None, 1)), split)
+    except RuntimeError as err:  # torchvision: not found, or the download failed
+        raise _missing("MNIST", raw, "torchvision expects MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte "
+                       "in it.", str(err)) from err
 
 
-def _cifar10(split: str, root: Path, download: bool = False) -> Dataset:
+def _verify(verify: bool | None) -> bool:
+    """``verify`` if given, else ``$GANCORE_DATA_VERIFY``: ``0`` skips the md5 checks, ``1`` or unset keeps them."""
+    if verify is not None:
+        if not isinstance(verify, bool):
+            raise ValueError(f"Invalid verify={verify!r}: use True (check the files' MD5 sums) or False.")
+        return verify
+    value = os.environ.get("GANCORE_DATA_VERIFY", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"Invalid GANCORE_DATA_VERIFY={value!r}: use 0 (skip the MD5 checks of CIFAR-10 and CelebA, "
+                         "for data you re-packed yourself) or 1 (check them, the default).")
+    return value == "1"
+
+
+@functools.cache
+def _without_md5(base: type) -> type:
+    """torchvision's ``CIFAR10`` or ``CelebA`` with every MD5 of its file lists set to None: its
+    ``check_integrity`` then only asks that each file exists (made on first use, as torchvision is
+    imported only when a real set is loaded)."""
     from torchvision.datasets import CIFAR10
 
+    if issubclass(base, CIFAR10):
+        class UnverifiedCIFAR10(base):
+            train_list = [[name, None] for name, _ in base.train_list]
+            test_list = [[name, None] for name, _ in base.test_list]
+            meta = {**base.meta, "md5": None}
+        return UnverifiedCIFAR10
+
+    class UnverifiedCelebA(base):
+        file_list = [(file_id, None, name) for file_id, _, name in base.file_list]
+    return UnverifiedCelebA
+
+
+def _check_files(name: str, folder: Path, files: list[tuple[str, str | None]], err: RuntimeError,
+                 how: str) -> Exception:
+    """The error to raise after torchvision refused ``folder`` (``err``): a
+    :class:`~gancore.storage.CorruptFileError` when a file's MD5 differs from torchvision's record
+    (never "not found"), else :class:`DataNotFoundError` listing the missing ones."""
+    from torchvision.datasets.utils import check_integrity
+
+    missing = [f for f, _ in files if not (folder / f).exists()]
+    altered = [f for f, md5 in files if f not in missing and md5 is not None and not check_integrity(folder / f, md5)]
+    if altered:
+        return CorruptFileError(
+            folder, f"the md5 sum of {', '.join(altered)} differs from torchvision's record of the released "
+            f"file{'s' if len(altered) > 1 else ''} (truncated or modified)"
+            + (f"; missing: {', '.join(missing)}" if missing else ""),
+            f"{how} again (or pass download=True). If you re-packed the data yourself (a subset, test fixtures), "
+            "pass verify=False or set GANCORE_DATA_VERIFY=0.")
+    return _missing(name, folder, f"{how}.", f"missing: {', '.join(missing)}" if missing else str(err))
+
+
+def _cifar10(split: str, root: Path, download: bool = False, verify: bool | None = None) -> Dataset:
+    from torchvision.datasets import CIFAR10
+
+    cls = CIFAR10 if _verify(verify) else _without_md5(CIFAR10)
     try:
-        return CIFAR10(str(root), train=split == "train", download=download,
-                       transform=_image_transform(None, 3))
-    except RuntimeError as err:
-        raise _missing("CIFAR-10", root / "cifar-10-batches-py", "Unpack cifar-10-python.tar.gz there.", err) from None
+        return _train_test(lambda train: cls(str(root), train=train, download=download,
+                                             transform=_image_transform(None, 3)), split)
+    except RuntimeError as err:  # torchvision: a file is missing or its md5 does not match
+        files = cls.train_list + cls.test_list + [[cls.meta["filename"], cls.meta["md5"]]]
+        raise _check_files("CIFAR-10", root / cls.base_folder, files, err,
+                           "Unpack cifar-10-python.tar.gz there") from err
 
 
-def _celeba(split: str, root: Path, download: bool = False, size: int = 64) -> Dataset:
+class _Unlabelled(Dataset):
+    """The inputs of ``images`` paired with ``y = -1``: a set without class labels."""
+
+    def __init__(self, images: Dataset) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index][0], -1
+
+
+def _celeba(split: str, root: Path, download: bool = False, size: int = 64, verify: bool | None = None) -> Dataset:
+    """CelebA's aligned faces as ``(x, -1)``: its 40 binary attributes are not a class label."""
     from torchvision.datasets import CelebA
 
-    split = {"train": "train", "test": "test", "all": "all"}[split]
+    cls = CelebA if _verify(verify) else _without_md5(CelebA)
     try:
-        return CelebA(str(root), split=split, download=download, transform=_image_transform(size, 3))
-    except (RuntimeError, FileNotFoundError) as err:
-        raise _missing("CelebA", root / "celeba", "torchvision expects img_align_celeba/ and the list_*.txt "
-                       "files there.", err) from None
+        return _Unlabelled(cls(str(root), split=split, target_type=[], download=download,
+                               transform=_image_transform(size, 3)))
+    except RuntimeError as err:  # torchvision: a file is missing or its md5 does not match
+        files = [(name, md5) for _, md5, name in cls.file_list if not name.endswith(".zip")]
+        raise _check_files("CelebA", root / cls.base_folder, files + [("img_align_celeba", None)], err,
+                           "Put img_align_celeba/ and the five list_*.txt / identity_CelebA.txt files there") from err
+
+
+_LSUN_DATABASES = {"train": ("classroom_train",), "test": ("classroom_val",), "all": ("classroom_train", "classroom_val")}
+_LSUN_HOW = "Download it with the LSUN project's download.py (category classroom) and unzip the lmdb there."
+
+
+def _lmdb() -> ModuleType:
+    """The lmdb package, or an error saying how to install it."""
+    try:
+        import lmdb
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError("LSUN Classroom is stored as lmdb databases and the lmdb package is not "
+                                  "installed: pip install lmdb (the version pinned in requirements.lock).",
+                                  name="lmdb") from err
+    return lmdb
+
+
+_OPEN_LMDB: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _open_lmdb(path: Path) -> "lmdb.Environment":  # noqa: F821  (lmdb is imported on first use)
+    """The lmdb environment of the database at ``path``, read-only and without a lock file. One per
+    database and process (lmdb refuses to open an environment twice in one process), shared by the data
+    sets that read it and closed with the last of them."""
+    lmdb = _lmdb()
+    key = os.path.realpath(path)
+    env = _OPEN_LMDB.get(key)
+    if env is None:
+        try:
+            env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False)
+        except lmdb.Error as err:
+            raise CorruptFileError(path, f"it is not an lmdb database ({err})", _LSUN_HOW) from err
+        _OPEN_LMDB[key] = env
+    return env
+
+
+class _LmdbImages(Dataset):
+    """The images of one LSUN lmdb database (keys: image ids; values: encoded images, WebP in the release)
+    in key order, as ``(transform(RGB image), -1)``. Opened read-only without a lock, its keys listed in
+    memory when the set is made: nothing is written anywhere (torchvision's LSUN writes a key cache into
+    the working directory, and reuses a stale one for another database whose path has the same letters)."""
+
+    def __init__(self, path: Path, transform: Callable[[Image.Image], torch.Tensor]) -> None:
+        self.env = _open_lmdb(path)
+        with self.env.begin() as txn:
+            self.keys = list(txn.cursor().iternext(keys=True, values=False))
+        self.path, self.transform = path, transform
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        key = self.keys[index]
+        with self.env.begin() as txn:
+            value = txn.get(key)
+        try:
+            image = Image.open(io.BytesIO(value)).convert("RGB")
+        except OSError as err:  # PIL's UnidentifiedImageError, or a truncated image
+            raise CorruptFileError(self.path, f"the image under key {key.decode(errors='replace')} cannot be "
+                                   f"decoded ({err})", _LSUN_HOW) from err
+        return self.transform(image), -1
 
 
 def _lsun_classroom(split: str, root: Path, size: int = 64) -> Dataset:
-    from torchvision.datasets import LSUN
-
-    classes = ["classroom_train" if split == "train" else "classroom_val"]
-    try:
-        return LSUN(str(root), classes=classes, transform=_image_transform(size, 3))
-    except Exception as err:  # LSUN raises lmdb errors of its own kind when the database is absent
-        raise _missing("LSUN Classroom", root / f"{classes[0]}_lmdb", "Download it with the LSUN project's "
-                       "download.py (category classroom) and unzip the lmdb there.", err) from None
+    _lmdb()  # without the package, say so before looking for the folders
+    folders = [root / f"{name}_lmdb" for name in _LSUN_DATABASES[split]]
+    for folder in folders:
+        if not folder.is_dir():
+            raise _missing("LSUN Classroom", folder, _LSUN_HOW, "no such folder")
+    parts = [_LmdbImages(folder, _image_transform(size, 3)) for folder in folders]
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
 _EMBEDDED = {"ring": _ring, "grid": _grid, "digits": _digits, "faces": _faces}
 _REAL = {"mnist": _mnist, "cifar10": _cifar10, "celeba": _celeba, "lsun_classroom": _lsun_classroom}
 NAMES = tuple(_EMBEDDED) + tuple(_REAL)
+SPLITS: dict[str, tuple[str, ...]] = {name: ("train", "test") if name in ("ring", "grid") else ("train", "test", "all")
+                                      for name in NAMES}
 
 
 def load(name: str, root: str | os.PathLike | None = None, split: str = "train", **options) -> Dataset:
     """Load data set ``name`` as a torch ``Dataset`` of ``(x, y)`` pairs (see the module docstring).
 
-    ``split`` is ``"train"``, ``"test"`` or ``"all"`` (embedded sets; ``all`` for the real ones means
-    whatever the torchvision class calls all). ``options`` go to the set: e.g. ``modes``, ``radius``,
-    ``sigma``, ``n_train`` for the ring; ``download=True`` or ``size`` for the real sets.
+    ``split`` is one of ``SPLITS[name]``: ``"train"``, ``"test"``, and ``"all"`` (the whole set; not
+    for ring and grid). ``options`` go to the set: e.g. ``modes``, ``radius``, ``sigma``,
+    ``n_train``, ``n_test`` for the ring; ``download=True`` for MNIST, CIFAR-10 and CelebA; ``size``
+    for CelebA and LSUN; ``verify=False`` for CIFAR-10 and CelebA (skip the MD5 check; default from
+    ``GANCORE_DATA_VERIFY``, see the module docstring). Unknown name or split, or an invalid size ->
+    ``ValueError``; missing files -> :class:`DataNotFoundError` naming the folder; a damaged file
+    (or one whose MD5 differs) -> :class:`gancore.storage.CorruptFileError` naming it.
     """
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"Invalid split {split!r}: use 'train', 'test' or 'all'.")
+    if name not in SPLITS:
+        raise ValueError(f"Unknown data set {name!r}. Known data sets: {', '.join(NAMES)}.")
+    if split not in SPLITS[name]:
+        raise ValueError(f"Invalid split {split!r} for the {name} data set: use "
+                         f"{' or '.join(repr(s) for s in SPLITS[name])}.")
     if name in _EMBEDDED:
-        if split == "all" and name in ("ring", "grid"):
-            raise ValueError(f"The {name} set has no 'all' split: use 'train' or 'test'.")
         return _EMBEDDED[name](split, **options)
-    if name in _REAL:
-        return _REAL[name](split, data_root(root), **options)
-    raise ValueError(f"Unknown data set {name!r}. Known data sets: {', '.join(NAMES)}.")
+    return _REAL[name](split, data_root(root), **options)
 
 
 def as_tensor(dataset: Dataset, limit: int | None = None) -> torch.Tensor:

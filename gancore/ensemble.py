@@ -11,11 +11,16 @@ noise and its own data order (:class:`gancore.train.Batches` with one seed per m
 The training itself is :func:`gancore.train.fit` with ``seed=[seed_1, ..., seed_K]``. Members may
 also train on different objectives (:func:`grouped_loss`: a grid of alpha values in one run), and
 :func:`ring_table` gives the ring metrics of every member.
+
+Metrics along training are data: ``fit(..., evaluate=ring_evaluator(ring, n), eval_every=N)``
+evaluates every member at step 0, every N steps and at the end, and :func:`tidy_evals` turns the
+run's evaluation log into one tidy table (one row per member, step and metric, with each member's
+seed and setting as columns), from which :func:`gancore.plotting.metric_curves` draws curves.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -24,7 +29,8 @@ from torch import nn
 from . import losses as glosses
 from . import metrics, train
 
-__all__ = ["BatchedMLP", "stack", "fit", "seconds_per_step", "sample", "grouped_loss", "ring_table"]
+__all__ = ["BatchedMLP", "stack", "fit", "seconds_per_step", "sample", "grouped_loss", "ring_table",
+           "ring_evaluator", "tidy_evals"]
 
 
 class BatchedMLP(nn.Module):
@@ -176,3 +182,40 @@ def ring_table(G: BatchedMLP, ring, n: int, latent_dim: int = 2, seed: int = 0,
             for key, v in metrics.ring_metrics(x.cpu(), ring.means, ring.sigma).items():
                 rows.setdefault(key, []).extend(v.tolist())
     return pd.DataFrame(rows)
+
+
+def ring_evaluator(ring, n: int, latent_dim: int = 2, seed: int = 0,
+                   chunk: int = 64) -> Callable[[int, BatchedMLP, nn.Module], dict[str, list]]:
+    """``evaluate(step, G, D)`` for :func:`fit`: :func:`ring_table` of every member (``n`` samples of
+    the same fixed noise, members ``chunk`` at a time) as per-member lists, the form
+    :func:`tidy_evals` makes long. :func:`gancore.metrics.ring_evaluator` gives the same numbers but
+    samples all members at once, which at the paper's scale (200 members x 25,000 samples through
+    400-wide layers) needs gigabytes per layer; evaluation draws from its own generator, so it never
+    changes the training run's random streams."""
+    return lambda step, G, D: ring_table(G, ring, n, latent_dim, seed, chunk).to_dict("list")
+
+
+def tidy_evals(evals: pd.DataFrame, labels: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The evaluation log of a run (``TrainResult.evals``: per-member lists for an ensemble, as
+    :func:`ring_evaluator` gives them; plain numbers for a single run, one member) as one tidy table:
+    one row per member, evaluation and metric, with columns ``labels[k]``'s keys (member k's seed and
+    setting: ``seed``, ``alpha_d``, ...), ``step``, ``grad_evals``, ``seconds``, ``metric`` and
+    ``value``; rows ordered by member, then step, then metric in the log's column order. Curves of
+    any metric against steps or gradient evaluations are one ``groupby`` of it, or
+    :func:`gancore.plotting.metric_curves`."""
+    if evals.empty:
+        raise ValueError("The evaluation log is empty: pass evaluate=... (and eval_every=N) to fit.")
+    long = metrics.per_member(evals)
+    members = int(long["member"].max()) + 1
+    if members != len(labels):
+        raise ValueError(f"The evaluation log has {members} member(s) but {len(labels)} label mapping(s) were "
+                         f"given: give one mapping (seed, setting) per member, in member order.")
+    keys = list(labels[0]) if labels else []
+    odd = [k for k, row in enumerate(labels) if list(row) != keys]
+    if odd:
+        raise ValueError(f"Member {odd[0]}'s labels have keys {list(labels[odd[0]])}, member 0's {keys}: "
+                         f"give every member the same label keys, in the same order.")
+    table = long.melt(id_vars=["step", "member", "grad_evals", "seconds"], var_name="metric", value_name="value")
+    table = table.sort_values(["member", "step"], kind="stable").reset_index(drop=True)
+    front = pd.DataFrame([dict(row) for row in labels], columns=keys).iloc[table["member"].to_numpy()]
+    return pd.concat([front.reset_index(drop=True), table.drop(columns="member")], axis=1)

@@ -1,6 +1,6 @@
-"""Classification losses, GAN objectives and the f-divergences behind them.
+"""Classification losses and the GAN objectives built on them.
 
-Three layers, following Welfert, Kurri, Otstot and Sankar, "(alpha_D, alpha_G)-GANs" (ISIT 2023,
+Two layers, following Welfert, Kurri, Otstot and Sankar, "(alpha_D, alpha_G)-GANs" (ISIT 2023,
 arXiv 2302.14320; journal version JSAIT 2024, arXiv 2310.18291):
 
 * **CPE losses** ``l(y, p)`` of a label ``y`` in {0, 1} and a probability ``p`` that ``y = 1``: log,
@@ -9,9 +9,10 @@ arXiv 2302.14320; journal version JSAIT 2024, arXiv 2310.18291):
   objective reduces logits of shape ``(..., B, 1)`` by averaging over the last two dimensions, so a
   single model gives a scalar and an ensemble of K seeds with ``(K, B, 1)`` logits gives a ``(K,)``
   vector of per-seed losses.
-* **Theory for discrete distributions**: the optimal discriminator, the value function, the
-  f-divergence generators of Theorems 1 and 2, the Arimoto divergence, the regions where those
-  generators are strictly convex, and the constant of the estimation bound (Theorem 3).
+
+Plus the WGAN-GP critic penalty, :func:`gradient_penalty`. The f-divergence theory behind these
+objectives for discrete distributions (optimal discriminator, value functions, generators, regions,
+the estimation bound) lives in :mod:`gancore.divergences`.
 
 Throughout, ``c = (alpha - 1) / alpha`` is the exponent of alpha-loss; ``alpha/(alpha-1) = 1/c``.
 """
@@ -38,21 +39,8 @@ __all__ = [
     "GANLoss",
     "gan_loss",
     "GAN_LOSSES",
-    "optimal_discriminator",
-    "value_function",
-    "value_function_ns",
-    "f_saturating",
-    "f_ns",
-    "f_arimoto",
-    "f_divergence",
-    "saturating_offset",
-    "ns_offset",
-    "in_region_R1R2",
-    "in_region_NS",
-    "estimation_constant",
+    "gradient_penalty",
 ]
-
-LOG2 = math.log(2.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,6 +90,37 @@ def _alpha_loss_from_logs(y: Tensor | float, log_p: Tensor, log_1mp: Tensor, alp
     return y * _one_minus_power(log_p, c) + (1 - y) * _one_minus_power(log_1mp, c)
 
 
+def _check_probability(p: Tensor, name: str) -> None:
+    """ValueError unless all of ``p`` lies in [0, 1] (NaN fails): one fused min/max reduction, one sync."""
+    if p.numel():
+        low, high = torch.aminmax(p.detach())
+        if not bool((low >= 0) & (high <= 1)):
+            found = "NaN" if bool(p.detach().isnan().any()) else f"values in [{low.item():g}, {high.item():g}]"
+            raise ValueError(f"Invalid {name}: probabilities must lie in [0, 1], got {found}; pass probabilities "
+                             "(e.g. torch.sigmoid of logits), or use the logit form of the loss.")
+
+
+def _where_weighted(weight: Tensor | float, p: Tensor, neutral: float) -> Tensor:
+    """``p`` where ``weight`` != 0, else ``neutral`` (a p where the term's loss is 0): ``weight * l(p)`` is
+    then 0 for weight 0 even where l(p) = inf (0 log 0 = 0), with no 0 * inf in the backward pass
+    either, and terms of non-zero weight stay bit for bit as they were."""
+    if isinstance(weight, Tensor):
+        return torch.where(weight != 0, p, neutral)
+    return p if weight != 0 else torch.full_like(p, neutral)
+
+
+def _one_minus_power_of(p: Tensor, c: float, label: int) -> Tensor:
+    """(1 - q^c)/c (-log q at c = 0) for q = p (label 1) or 1 - p (label 0), from log p or log1p(-p).
+    At q = 0 with c > 0 the value is 1/c, evaluated there as (1 - q**c)/c so that the gradient is the
+    one-sided derivative -q^(c-1) (-1 at alpha = inf), not the chain rule's 0 * inf = NaN."""
+    vanishing = p == float(1 - label)
+    safe = torch.where(vanishing, float(label), p) if c > 0 else p
+    term = _one_minus_power(torch.log(safe) if label == 1 else torch.log1p(-safe), c)
+    if c <= 0:  # the loss is +inf at q = 0
+        return term
+    return torch.where(vanishing, (1 - (p if label == 1 else 1 - p) ** c) / c, term)
+
+
 # ---------------------------------------------------------------------------------------------
 # CPE losses l(y, p)
 # ---------------------------------------------------------------------------------------------
@@ -113,10 +132,14 @@ def alpha_loss(y: Tensor | float, p: Tensor, alpha: float) -> Tensor:
     alpha in (0, 1) U (1, inf); alpha = 1 is the log-loss -y log p - (1-y) log(1-p) (the limit, reached
     continuously: computed as -expm1(c log p)/c there is no cancellation near alpha = 1); alpha = inf
     is the soft 0-1 loss 1 - y p - (1-y)(1-p); alpha = 1/2 gives l(1, p) = 1/p - 1 (= e^{-z} for
-    p = sigmoid(z)). Linear in ``y``, so soft labels in [0, 1] mix the two branches.
-    Raises ``ValueError`` for alpha <= 0.
+    p = sigmoid(z)). Linear in ``y``, so soft labels in [0, 1] mix the two branches. At p in {0, 1}:
+    the limits (0 for the matching label, with a finite gradient; for the wrong one 1/c if alpha > 1,
+    +inf if alpha <= 1). ``ValueError`` for alpha <= 0 and for ``p`` outside [0, 1] or NaN.
     """
-    return _alpha_loss_from_logs(y, torch.log(p), torch.log1p(-p), alpha)
+    c = _exponent(_check_alpha(alpha))
+    _check_probability(p, "p")
+    return (y * _one_minus_power_of(_where_weighted(y, p, 1.0), c, 1)
+            + (1 - y) * _one_minus_power_of(_where_weighted(1 - y, p, 0.0), c, 0))
 
 
 def alpha_loss_logits(y: Tensor | float, z: Tensor, alpha: float) -> Tensor:
@@ -132,18 +155,24 @@ def alpha_loss_logits(y: Tensor | float, z: Tensor, alpha: float) -> Tensor:
 
 
 def log_loss(y: Tensor | float, p: Tensor) -> Tensor:
-    """Log-loss (cross-entropy) -y log p - (1-y) log(1-p); alpha-loss at alpha = 1."""
-    return -(y * torch.log(p) + (1 - y) * torch.log1p(-p))
+    """Log-loss (cross-entropy) -y log p - (1-y) log(1-p); alpha-loss at alpha = 1. l(1, 1) = l(0, 0) = 0
+    (0 log 0 = 0), l(1, 0) = l(0, 1) = +inf; ``p`` outside [0, 1] or NaN -> ``ValueError``."""
+    _check_probability(p, "p")
+    return -(y * torch.log(_where_weighted(y, p, 1.0)) + (1 - y) * torch.log1p(-_where_weighted(1 - y, p, 0.0)))
 
 
 def exponential_loss(y: Tensor | float, p: Tensor) -> Tensor:
     """Exponential loss in CPE form y (1-p)/p + (1-y) p/(1-p); with p = sigmoid(z) it is e^{-z} for
-    y = 1 and e^{z} for y = 0. alpha-loss at alpha = 1/2."""
-    return y * (1 - p) / p + (1 - y) * p / (1 - p)
+    y = 1 and e^{z} for y = 0. alpha-loss at alpha = 1/2. Limits at p in {0, 1} as for
+    :func:`log_loss`; ``p`` outside [0, 1] or NaN -> ``ValueError``."""
+    _check_probability(p, "p")
+    p1, p0 = _where_weighted(y, p, 1.0), _where_weighted(1 - y, p, 0.0)
+    return y * (1 - p1) / p1 + (1 - y) * p0 / (1 - p0)
 
 
 def squared_loss(y: Tensor | float, p: Tensor) -> Tensor:
-    """Squared (Brier) loss y (1-p)^2 + (1-y) p^2."""
+    """Squared (Brier) loss y (1-p)^2 + (1-y) p^2; ``p`` outside [0, 1] or NaN -> ``ValueError``."""
+    _check_probability(p, "p")
     return y * (1 - p) ** 2 + (1 - y) * p ** 2
 
 
@@ -307,156 +336,23 @@ def gan_loss(name: str, **options: Any) -> GANLoss:
 
 
 # ---------------------------------------------------------------------------------------------
-# Discrete distributions: optimal discriminator, value functions
+# Critic regularisation
 # ---------------------------------------------------------------------------------------------
 
-def _as_float_tensor(x: Tensor | float) -> Tensor:
-    """Floating tensors pass through; anything else (numbers, lists, arrays) becomes float64."""
-    if isinstance(x, Tensor) and x.is_floating_point():
-        return x
-    return torch.as_tensor(x, dtype=torch.float64)
+def gradient_penalty(D: torch.nn.Module, real: Tensor, fake: Tensor, lam: float = 10.0, drift: float = 0.0,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """The WGAN-GP penalty (Gulrajani et al. 2017, eq. 3) plus ProGAN's drift term (Karras et al. 2018):
 
+        lam E[(||grad_x D(x_hat)||_2 - 1)^2] + drift E[D(x)^2],   x_hat = e x + (1 - e) g,   e ~ U(0, 1),
 
-def _scaled_log(log_u: Tensor, alpha: float) -> Tensor:
-    """alpha * log u, with 0 at u = 1 also when alpha = inf (u^inf = 1 there)."""
-    if math.isinf(alpha):
-        return torch.where(log_u == 0, torch.zeros_like(log_u), alpha * log_u)
-    return alpha * log_u
-
-
-def optimal_discriminator(p_r: Tensor, p_g: Tensor, alpha_d: float) -> Tensor:
-    """D*(x) = p_r(x)^aD / (p_r(x)^aD + p_G(x)^aD) (ISIT23 Theorem 1), computed as
-    sigmoid(aD (log p_r - log p_G)); aD = inf gives 1[p_r > p_G] (1/2 at ties)."""
-    alpha_d = _check_alpha(alpha_d, "alpha_d")
-    p_r, p_g = _as_float_tensor(p_r), _as_float_tensor(p_g)
-    return torch.sigmoid(_scaled_log(torch.log(p_r) - torch.log(p_g), alpha_d))
-
-
-def value_function(p_r: Tensor, p_g: Tensor, D: Tensor, alpha: float) -> Tensor:
-    """V_alpha = sum_x p_r(x) [-l_alpha(1, D(x))] + sum_x p_G(x) [-l_alpha(0, D(x))]
-    = alpha/(alpha-1) (sum p_r D^((alpha-1)/alpha) + sum p_G (1-D)^((alpha-1)/alpha) - 2)
-    for distributions over a finite set (last dimension); D maximises it, G (saturating) minimises it."""
-    p_r, p_g, D = _as_float_tensor(p_r), _as_float_tensor(p_g), _as_float_tensor(D)
-    return -(p_r * alpha_loss(1.0, D, alpha)).sum(-1) - (p_g * alpha_loss(0.0, D, alpha)).sum(-1)
-
-
-def value_function_ns(p_g: Tensor, D: Tensor, alpha_g: float) -> Tensor:
-    """Non-saturating generator objective V^NS = sum_x p_G(x) l_aG(1, D(x))
-    = aG/(aG-1) (1 - sum p_G D^((aG-1)/aG)) (ISIT23 Theorem 2); aG = 1 gives -sum p_G log D."""
-    p_g, D = _as_float_tensor(p_g), _as_float_tensor(D)
-    return (p_g * alpha_loss(1.0, D, alpha_g)).sum(-1)
-
-
-# ---------------------------------------------------------------------------------------------
-# f-divergences
-# ---------------------------------------------------------------------------------------------
-
-def f_saturating(u: Tensor, alpha_d: float, alpha_g: float) -> Tensor:
-    """f_{aD,aG}(u) = aG/(aG-1) [ (u^(aD(1-1/aG)+1) + 1) / (u^aD + 1)^(1-1/aG) - 2^(1/aG) ]
-    (ISIT23 eq. 7), u >= 0, so that V_aG(theta, D*) = D_f(P_r || P_G) + aG/(aG-1)(2^(1/aG) - 2).
-
-    aG = 1 is a pole: f diverges like aG/(aG-1) (u - 1), an affine term that adds nothing to D_f.
-    There we return lim_{aG -> 1} [f(u) - aG/(aG-1)(u - 1)] = aD u log u - (u+1) log(1+u^aD) + 2 log 2
-    (for aD = 1 the Jensen-Shannon generator: D_f = 2 JSD). Evaluated in log space with expm1, so
-    aD = inf and aG = inf work too.
+    with one e per sample, x the real and g the fake batch (expectations are batch means). The weights
+    e are drawn ON THE CPU from ``generator`` (a CPU torch.Generator; None uses torch's global one) and
+    then moved to ``real.device``, so a seeded generator gives the same penalty on every device; this
+    is the ``penalty_D(D, real, fake, generator)`` that :func:`gancore.train.fit` calls with its
+    per-batch generator. ``create_graph=True``, so the penalty is differentiable in D's parameters.
     """
-    alpha_d, c = _check_alpha(alpha_d, "alpha_d"), _exponent(_check_alpha(alpha_g, "alpha_g"))
-    u = _as_float_tensor(u)
-    s = _scaled_log(torch.log(u), alpha_d)
-    log_d, log_1md = -F.softplus(-s), -F.softplus(s)  # log D*, log(1 - D*) with D* = u^aD/(1+u^aD)
-    if c == 0.0:
-        return u * log_d + log_1md + 2 * LOG2
-    # u e^{c log D*} + e^{c log(1-D*)} - 2^{1-c}, minus its value (u - 1) at c = 0, over c; plus (u-1)/c
-    centred = u * _expm1(c * log_d) + _expm1(c * log_1md) - 2 * math.expm1(-c * LOG2)
-    return (centred + (u - 1)) / c
-
-
-def f_ns(u: Tensor, alpha_d: float, alpha_g: float) -> Tensor:
-    """f^NS_{aD,aG}(u) = aG/(aG-1) [ 2^(1/aG - 1) - u^(aD(1-1/aG)) / (u^aD + 1)^(1-1/aG) ]
-    (ISIT23 Theorem 2), so that V^NS_aG(theta, D*) = D_f(P_r || P_G) + aG/(aG-1)(1 - 2^(1/aG - 1)).
-    Continuous at aG = 1, where it is log(1 + u^-aD) - log 2."""
-    alpha_d, c = _check_alpha(alpha_d, "alpha_d"), _exponent(_check_alpha(alpha_g, "alpha_g"))
-    u = _as_float_tensor(u)
-    log_d = -F.softplus(-_scaled_log(torch.log(u), alpha_d))  # log D*, D* = u^aD/(1+u^aD)
-    if c == 0.0:
-        return -log_d - LOG2
-    return (math.expm1(-c * LOG2) - _expm1(c * log_d)) / c
-
-
-def f_arimoto(u: Tensor, alpha: float) -> Tensor:
-    """Arimoto divergence generator f_alpha(u) = alpha/(alpha-1) [(1 + u^alpha)^(1/alpha) - 2^(1/alpha)]
-    (alpha-GAN, ISIT22), the case aD = aG = alpha of :func:`f_saturating`; evaluated directly.
-
-    alpha = 1 (pole, same convention as :func:`f_saturating`): u log u - (1+u) log(1+u) + 2 log 2,
-    D_f = 2 JSD. alpha = 1/2: 3 - 2 sqrt(u) - u, D_f = sum (sqrt p - sqrt q)^2 = 2 (1 - sum sqrt(pq)).
-    alpha = inf: max(u - 1, 0), D_f = total variation 1/2 sum |p - q|.
-    """
-    alpha = _check_alpha(alpha)
-    u = _as_float_tensor(u)
-    if alpha == 1.0:
-        return torch.xlogy(u, u) - torch.xlogy(1 + u, 1 + u) + 2 * LOG2
-    if math.isinf(alpha):
-        return (u - 1).clamp(min=0)
-    return alpha / (alpha - 1) * ((1 + u ** alpha) ** (1 / alpha) - 2 ** (1 / alpha))
-
-
-def f_divergence(p: Tensor, q: Tensor, f: Callable[[Tensor], Tensor]) -> Tensor:
-    """D_f(P || Q) = sum_x q(x) f(p(x) / q(x)) over the last dimension; q must be positive."""
-    p, q = _as_float_tensor(p), _as_float_tensor(q)
-    if not bool((q > 0).all()):
-        raise ValueError("f_divergence needs q(x) > 0 everywhere; drop the points where both p and q vanish")
-    return (q * f(p / q)).sum(-1)
-
-
-def saturating_offset(alpha_g: float) -> float:
-    """aG/(aG-1) (2^(1/aG) - 2), the constant in V_aG(theta, D*) = D_f + constant (ISIT23 Theorem 1):
-    -2 at aG = 1/2, -log 4 at aG = 1 (limit), -1 at aG = inf."""
-    c = _exponent(_check_alpha(alpha_g, "alpha_g"))
-    return -2 * LOG2 if c == 0.0 else 2 * math.expm1(-c * LOG2) / c
-
-
-def ns_offset(alpha_g: float) -> float:
-    """aG/(aG-1) (1 - 2^(1/aG - 1)), the constant in V^NS_aG(theta, D*) = D_f + constant
-    (ISIT23 Theorem 2): log 2 at aG = 1 (limit), 1/2 at aG = inf."""
-    c = _exponent(_check_alpha(alpha_g, "alpha_g"))
-    return LOG2 if c == 0.0 else -math.expm1(-c * LOG2) / c
-
-
-# ---------------------------------------------------------------------------------------------
-# Regions and the estimation bound
-# ---------------------------------------------------------------------------------------------
-
-def in_region_R1R2(alpha_d: float, alpha_g: float) -> bool:
-    """(aD, aG) in R1 U R2 (ISIT23 Theorem 1), where f_{aD,aG} is strictly convex and D_f a divergence:
-    R1 = {aD <= 1, aG > aD/(aD+1)}, R2 = {aD > 1, aD/2 < aG <= aD}."""
-    alpha_d, alpha_g = _check_alpha(alpha_d, "alpha_d"), _check_alpha(alpha_g, "alpha_g")
-    if alpha_d <= 1:
-        return alpha_g > alpha_d / (alpha_d + 1)
-    return alpha_d / 2 < alpha_g <= alpha_d
-
-
-def in_region_NS(alpha_d: float, alpha_g: float) -> bool:
-    """(aD, aG) in R_NS = {aD + aG > aD aG} (ISIT23 Theorem 2), tested as 1/aD + 1/aG > 1
-    (the same set for finite alphas, and meaningful at infinity)."""
-    alpha_d, alpha_g = _check_alpha(alpha_d, "alpha_d"), _check_alpha(alpha_g, "alpha_g")
-    return 1 / alpha_d + 1 / alpha_g > 1
-
-
-def estimation_constant(alpha: float, h: float) -> float:
-    """C_h(alpha) of the estimation bound (ISIT23 Theorem 3), the Lipschitz constant in the logit z of
-    l_alpha(y, sigmoid(z)) on |z| <= h:
-
-        sigma(h) sigma(-h)^((alpha-1)/alpha)                            for alpha in (0, 1],
-        ((alpha-1)/(2alpha-1))^((alpha-1)/alpha) alpha/(2alpha-1)       for alpha > 1 (1/4 at inf).
-
-    For alpha > 1 this is the maximum over all z, attained at z = log(alpha/(alpha-1)); it is the
-    maximum over |z| <= h once h reaches that point.
-    """
-    alpha, h = _check_alpha(alpha), float(h)
-    if not h >= 0:
-        raise ValueError(f"Invalid h: {h} (the bound on |logit| must be >= 0)")
-    if alpha <= 1:
-        return (1 / (1 + math.exp(-h))) * (1 / (1 + math.exp(h))) ** _exponent(alpha)
-    if math.isinf(alpha):
-        return 0.25
-    return ((alpha - 1) / (2 * alpha - 1)) ** _exponent(alpha) * alpha / (2 * alpha - 1)
+    e = torch.rand(real.shape[0], *[1] * (real.dim() - 1), generator=generator).to(real.device)
+    x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
+    grad, = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    penalty = lam * (grad.flatten(1).norm(dim=1) - 1).square().mean()
+    return penalty + drift * D(real).square().mean() if drift else penalty

@@ -18,20 +18,26 @@ substituted silently.
 
 from __future__ import annotations
 
+import copy
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from . import data as gdata
+from .storage import CorruptFileError, load_torch, save_torch
 
 __all__ = [
     "ring_metrics", "frechet_distance", "gaussian_stats", "FeatureSpace", "feature_space",
     "classifier_score", "cache_dir", "inception_features", "MIN_ACCURACY",
+    "first_reaching", "reach_ratio", "fixed_noise", "sample_in_chunks", "ring_evaluator", "per_member",
 ]
 
 MIN_ACCURACY = {"digits": 0.95, "mnist": 0.98}
@@ -89,6 +95,20 @@ def cache_dir() -> Path:
     return path
 
 
+def _read_cache(path: Path) -> dict | None:
+    """The dictionary cached in ``path`` by :func:`gancore.storage.save_torch`, or None when there is
+    none. A damaged cache (truncated, modified, or of an older format) is only a cache: warn, naming
+    the file, and return None so that the caller rebuilds it (which overwrites it atomically)."""
+    try:
+        return load_torch(path)
+    except FileNotFoundError:
+        return None
+    except CorruptFileError as err:
+        warnings.warn(f"Ignoring the damaged cache file {err.path} ({err.reason}); rebuilding it.",
+                      RuntimeWarning, stacklevel=3)
+        return None
+
+
 class SmallCNN(nn.Module):
     """Two conv blocks and a 64-unit feature layer; the features are what distances are computed in."""
 
@@ -127,15 +147,14 @@ class FeatureSpace:
 
     def reference_stats(self, dataset: str, split: str = "train", n: int | None = None, root=None):
         """Statistics of ``n`` real images of ``dataset`` (all if None), cached on disk keyed by the
-        feature space, data set, split and sample count."""
-        key = f"stats-{self.name}-{dataset}-{split}-{n or 'all'}.npz"
-        path = cache_dir() / key
-        if path.exists():
-            with np.load(path) as f:
-                return f["mu"], f["sigma"]
+        feature space, data set, split and sample count (a damaged cache file is recomputed, with a warning)."""
+        path = cache_dir() / f"stats-{self.name}-{dataset}-{split}-{n or 'all'}.pt"
+        saved = _read_cache(path)
+        if saved is not None:
+            return saved["mu"].numpy(), saved["sigma"].numpy()
         x = gdata.as_tensor(gdata.load(dataset, root=root, split=split), limit=n)
         mu, sigma = self.stats(x)
-        np.savez(path, mu=mu, sigma=sigma)
+        save_torch({"mu": torch.from_numpy(mu), "sigma": torch.from_numpy(sigma)}, path)
         return mu, sigma
 
     def frechet(self, fake: torch.Tensor, reference: tuple[np.ndarray, np.ndarray]) -> float:
@@ -183,7 +202,8 @@ def feature_space(dataset: str, root=None, seed: int = 0, kind: str = "classifie
     """The feature space distances on ``dataset`` are measured in.
 
     ``kind="classifier"`` (digits, mnist): a :class:`SmallCNN` trained on the training split, cached
-    on disk with its test accuracy; a classifier below :data:`MIN_ACCURACY` raises, since distances in
+    on disk with its test accuracy (checksummed; a damaged cache file is retrained with a
+    ``RuntimeWarning`` naming it); a classifier below :data:`MIN_ACCURACY` raises, since distances in
     its features would mean little. ``kind="pixels"``: PCA of the training images to ``dims``
     components (any image set; faces has no labels). ``kind="auto"``: the classifier where one exists
     (digits, mnist), pixels otherwise (faces, CIFAR-10, CelebA, LSUN).
@@ -201,13 +221,13 @@ def feature_space(dataset: str, root=None, seed: int = 0, kind: str = "classifie
     path = cache_dir() / f"classifier-{dataset}-seed{seed}-e{epochs}.pt"
     x0 = gdata.load(dataset, root=root, split="train")[0][0]
     net = SmallCNN(x0.shape[-1], x0.shape[0])
-    if path.exists():
-        saved = torch.load(path, weights_only=False)
+    saved = _read_cache(path)
+    if saved is not None:
         net.load_state_dict(saved["state"])
         acc = saved["accuracy"]
     else:
         net, acc = _train_classifier(dataset, root, epochs, seed)
-        torch.save({"state": net.state_dict(), "accuracy": acc}, path)
+        save_torch({"state": net.state_dict(), "accuracy": acc}, path)
     net.eval()
     if acc < MIN_ACCURACY[dataset]:
         raise RuntimeError(f"The {dataset} classifier reached test accuracy {acc:.4f} < {MIN_ACCURACY[dataset]}; "
@@ -235,10 +255,10 @@ def inception_features(images: torch.Tensor, batch_size: int = 50) -> torch.Tens
 
     try:
         net = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1, aux_logits=True)
-    except Exception as err:  # URLError / OSError when offline and not cached
+    except OSError as err:  # URLError, HTTPError, timeouts: offline and not in the hub cache
         raise RuntimeError("Inception-v3 weights are not available here (no network and not in the torch hub "
                            f"cache: {err}). Inception FID is for the paper profile; the quick profile reports "
-                           "distances in a named classifier's feature space instead.") from None
+                           "distances in a named classifier's feature space instead.") from err
     net.fc = nn.Identity()
     net.eval()
     out = []
@@ -251,3 +271,102 @@ def inception_features(images: torch.Tensor, batch_size: int = 50) -> torch.Tens
             std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
             out.append(net((b - mean) / std))
     return torch.cat(out)
+
+
+# --------------------------------------------------------------------------- along training
+
+def first_reaching(steps: Sequence[float], values: Sequence[float], target: float,
+                   higher_is_better: bool = True) -> float:
+    """The first of ``steps`` (in their order) whose value reaches ``target``: ``value >= target``, or
+    ``value <= target`` when lower is better (a Frechet distance). ``nan`` when none does (a NaN
+    value never reaches). ``steps`` may count anything: batches, gradient evaluations, seconds."""
+    s, v = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    if s.shape != v.shape or s.ndim != 1:
+        raise ValueError(f"first_reaching needs two 1-D sequences of one length, got steps of shape {s.shape} "
+                         f"and values of shape {v.shape}.")
+    hit = v >= target if higher_is_better else v <= target
+    return float(s[hit.argmax()]) if hit.any() else float("nan")
+
+
+def reach_ratio(costs: Mapping[str, float], numerator: str, denominator: str, unit: str) -> str:
+    """``costs[numerator] / costs[denominator]`` at two decimals, where ``costs`` holds what each method
+    spent to reach one target (:func:`first_reaching`, in ``unit``: batches, gradient evaluations).
+    Where that ratio means nothing, ``"no ratio (...)"`` saying why: a method never reached the target
+    (``nan``), or reached it at 0 ``unit``, before any training (its untrained model already met the
+    target, so the target says nothing about training, and a ratio would divide by zero)."""
+    for name in (numerator, denominator):
+        if name not in costs:
+            raise ValueError(f"reach_ratio: no cost for {name!r}; the costs are for {', '.join(map(repr, costs))}.")
+    never = [m for m in (numerator, denominator) if np.isnan(costs[m])]
+    at_zero = [m for m in (numerator, denominator) if costs[m] == 0]
+    why = []
+    if never:
+        why.append(f"{' and '.join(never)} never reached the target")
+    if at_zero:
+        why.append(f"{' and '.join(at_zero)} reached {'it' if never else 'the target'} at 0 {unit}, before any training")
+    if why:
+        return f"no ratio ({'; '.join(why)})"
+    return f"{costs[numerator] / costs[denominator]:.2f}"
+
+
+def fixed_noise(n: int, latent_dim: int | Sequence[int], seed: int) -> torch.Tensor:
+    """``n`` standard normal latent codes drawn on the CPU from a generator seeded with ``seed``: the
+    fixed noise that evaluations along a run (and the figures after it) generate from."""
+    shape = (latent_dim,) if isinstance(latent_dim, int) else tuple(latent_dim)
+    return torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(iter(module.parameters()), torch.empty(0)).device
+
+
+@torch.no_grad()
+def sample_in_chunks(G: nn.Module, z: torch.Tensor, chunk: int = 500, batch_statistics: bool = False) -> torch.Tensor:
+    """``G(z)`` on the CPU, computed ``chunk`` codes at a time on G's device (bounded memory).
+
+    ``batch_statistics=False``: G runs in eval mode (batch norm uses its running statistics; each
+    sample independent of the others) and is left in the mode it was in. ``True``: a copy of G runs
+    in train mode, so batch norm normalises each chunk by its own statistics (an averaged generator,
+    whose running statistics were never averaged, is measured this way); G is untouched."""
+    if chunk < 1:
+        raise ValueError(f"Invalid chunk size {chunk}: must be >= 1.")
+    device = _device(G)
+    if batch_statistics:
+        net = copy.deepcopy(G).train()
+        return torch.cat([net(part.to(device)) for part in z.split(chunk)]).cpu()
+    was_training = G.training
+    G.eval()
+    try:
+        return torch.cat([G(part.to(device)).cpu() for part in z.split(chunk)])
+    finally:
+        G.train(was_training)
+
+
+def ring_evaluator(means: torch.Tensor, sigma: float, n: int, latent_dim: int = 2, seed: int = 0,
+                   samples: dict[int, torch.Tensor] | None = None) -> Callable[[int, nn.Module, nn.Module], dict]:
+    """``evaluate(step, G, D)`` for :func:`gancore.train.fit`: the :func:`ring_metrics` of ``n``
+    samples from fixed noise (:func:`fixed_noise` with ``seed``). For a single generator the metrics
+    are floats; for an ensemble (a module with an integer ``members`` attribute that maps (K, n,
+    latent) noise to (K, n, 2), such as :class:`gancore.ensemble.BatchedMLP`) every member gets the
+    same noise and the metrics are per-member lists (:func:`per_member` makes the log long). With a
+    dict ``samples``, the samples of every evaluation are kept in it on the CPU, keyed by step."""
+    z = fixed_noise(n, latent_dim, seed)
+
+    def evaluate(step: int, G: nn.Module, D: nn.Module) -> dict:
+        members = getattr(G, "members", None)
+        codes = z.to(_device(G))
+        x = G(codes.expand(members, n, latent_dim).contiguous()) if isinstance(members, int) else G(codes)
+        if samples is not None:
+            samples[step] = x.detach().cpu()
+        return {k: v.float().cpu().tolist() for k, v in ring_metrics(x, means, sigma).items()}
+
+    return evaluate
+
+
+def per_member(evals: pd.DataFrame) -> pd.DataFrame:
+    """The evaluation log of an ensemble run (per-member lists in each row, as :func:`ring_evaluator`
+    gives them) in long form: one row per step and member, with a ``member`` column."""
+    columns = [c for c in evals.columns if c not in ("step", "grad_evals", "seconds")]
+    long = evals.explode(columns)
+    long.insert(1, "member", long.groupby("step").cumcount())
+    return long.astype({c: float for c in columns}).reset_index(drop=True)

@@ -5,7 +5,10 @@
 * :func:`dcgan_generator` / :func:`dcgan_discriminator`: DCGAN pairs (Radford et al. 2016) for the
   image sizes of the compendium: 8x8 digits, 25x25 faces, 28x28 MNIST, 32x32 CIFAR-10, 64x64
   CelebA; ``width`` is the channel count of the widest-resolution layer (64 in the papers).
-* :class:`StackedGenerator`: a two-stage generator, coarse image first, then a refinement.
+* :class:`StackedGenerator` / :class:`StackedDiscriminator`: a two-stage generator, coarse image
+  first, then a refinement, and one discriminator per stage.
+* :func:`gan_pair`: ``(make_G, make_D)`` of a named base GAN (:data:`BASE_GANS`: vanilla, DCGAN,
+  SNGAN, stacked) sized by the data's shape, the players DO-GAN and the image chapters train.
 
 Discriminators return raw logits of shape (B, 1); generators map (B, latent_dim) noise to samples.
 ``spectral_norm=True`` wraps every linear/conv layer of a discriminator with
@@ -14,13 +17,17 @@ Discriminators return raw logits of shape (B, 1); generators map (B, latent_dim)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from math import prod
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 __all__ = [
     "mlp_generator", "mlp_discriminator", "dcgan_generator", "dcgan_discriminator",
-    "StackedGenerator", "dcgan_init", "count_parameters", "IMAGE_PLANS",
+    "StackedGenerator", "StackedDiscriminator", "dcgan_init", "count_parameters", "IMAGE_PLANS",
+    "BASE_GANS", "gan_pair",
 ]
 
 _ACTIVATIONS = {
@@ -197,6 +204,71 @@ class StackedGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.stages(z)[1]
+
+
+class StackedDiscriminator(nn.Module):
+    """One discriminator per stage of :class:`StackedGenerator` (simplified Stacked GAN).
+
+    The refined stage is judged by a DCGAN discriminator on the full image, the coarse stage by an
+    MLP discriminator on the image average-pooled to the coarse resolution ``coarse_size``. Both
+    logits of a sample are returned next to each other, ``(2 B, 1)`` (sample-major), so that every
+    GAN loss averages the two stages' losses and a batch of K * B samples still splits by member.
+    Simplification (ours): Huang et al. (2017) train each stage against its own discriminator with
+    conditional and entropy losses on an encoder's features; here the coarse discriminator sees the
+    pooled final image, so the coarse stage learns through the refined one.
+    """
+
+    def __init__(self, image_size: int, channels: int = 1, width: int = 64, coarse_size: int | None = None) -> None:
+        super().__init__()
+        self.coarse_size = coarse_size or _plan(image_size)[-2]
+        self.fine = dcgan_discriminator(image_size, channels, width)
+        self.coarse = mlp_discriminator(channels * self.coarse_size ** 2, width=4 * width, depth=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = nn.functional.adaptive_avg_pool2d(x, self.coarse_size).flatten(1)
+        return torch.stack([self.fine(x), self.coarse(pooled)], dim=1).reshape(-1, 1)
+
+
+BASE_GANS = ("vanilla", "dcgan", "sngan", "stacked")
+
+
+def gan_pair(name: str, shape: Sequence[int], latent_dim: int, width: int,
+             depth: int = 2) -> tuple[Callable[[], nn.Module], Callable[[], nn.Module]]:
+    """``(make_G, make_D)``: factories of the base GAN ``name`` for data of ``shape``.
+
+    ``shape`` is ``(d,)`` for vectors or ``(C, H, H)`` for square images; each call of a factory
+    builds a fresh network (drawing its initial weights from torch's global generator).
+
+    * ``vanilla``: :func:`mlp_generator` / :func:`mlp_discriminator` (``width``, ``depth``); on
+      images the generator ends in tanh and is unflattened to ``shape``, the discriminator flattens;
+    * ``dcgan``: :func:`dcgan_generator` / :func:`dcgan_discriminator` (Radford et al. 2016);
+    * ``sngan``: the DCGAN generator and a spectrally normalised DCGAN discriminator
+      (:func:`torch.nn.utils.parametrizations.spectral_norm`, Miyato et al. 2018);
+    * ``stacked``: :class:`StackedGenerator` with a :class:`StackedDiscriminator`.
+
+    ``depth`` is used by ``vanilla`` only. Raises ``ValueError`` for an unknown ``name`` (listing
+    :data:`BASE_GANS`) or a non-square-image ``shape`` for the convolutional pairs.
+    """
+    if name not in BASE_GANS:
+        raise ValueError(f"Unknown base GAN {name!r}; known base GANs: {', '.join(BASE_GANS)}")
+    shape = tuple(int(s) for s in shape)
+    if name == "vanilla":
+        size = prod(shape)
+        if len(shape) == 1:
+            return (lambda: mlp_generator(latent_dim, size, width, depth),
+                    lambda: mlp_discriminator(size, width, depth))
+        return (lambda: nn.Sequential(mlp_generator(latent_dim, size, width, depth), nn.Tanh(),
+                                      nn.Unflatten(1, shape)),
+                lambda: nn.Sequential(nn.Flatten(), mlp_discriminator(size, width, depth)))
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ValueError(f"The {name} base GAN needs square images of shape (C, H, H), got shape {shape}; "
+                         f"use 'vanilla' for vectors")
+    channels, size = shape[0], shape[1]
+    if name == "stacked":
+        return (lambda: StackedGenerator(size, channels, latent_dim, width),
+                lambda: StackedDiscriminator(size, channels, width))
+    return (lambda: dcgan_generator(size, channels, latent_dim, width),
+            lambda: dcgan_discriminator(size, channels, width, spectral_norm=name == "sngan"))
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -1,19 +1,16 @@
-"""Double oracle for GANs (DO-GAN, Aung et al., CVPR 2022): the meta game and its scalability pieces.
+"""Zero-sum matrix games and the double oracle algorithm.
 
-In DO-GAN a pure strategy is a trained network; the meta game is the matrix ``U[i, j] =
-payoff(G_i, D_j)`` between the stored generators (rows, maximising) and discriminators (columns,
-minimising), and the meta-strategies are its exact mixed Nash equilibrium, found by linear
-programming. This module holds, in order:
+The meta game of DO-GAN (Aung et al., CVPR 2022) is a matrix ``U[i, j] = payoff(row_i, col_j)``
+between stored strategies, the rows maximising and the columns minimising; its meta-strategies are
+the exact mixed Nash equilibrium, found by linear programming. This module holds, in order:
 
-* the meta game: :func:`solve_matrix_game`, :func:`best_response_gains`, :func:`exploitability`;
+* the matrix game: :func:`solve_matrix_game`, :func:`best_response_gains`, :func:`exploitability`;
 * pruning of the stored sets: :func:`dominated_strategies`, :func:`prune`;
-* networks: :class:`MixedGenerator` (sampling from a meta-strategy over generators) and continual
-  learning by EWC (Kirkpatrick et al., PNAS 2017): :func:`diagonal_fisher`, :class:`EWC`;
-* the double oracle loop for any game with oracles, :func:`double_oracle`, and DO-GAN on top of
-  :func:`gancore.train.fit`, :func:`dogan` (networks as CPU-stored :class:`Strategy` records, oracles
-  against mixtures via :class:`DiscriminatorMixture` / :class:`GeneratorMixture` /
-  :class:`MixtureLoss` and the :class:`OnlyOne` policy);
-* the base GANs DO-GAN is applied to: :func:`base_gan` (vanilla, DCGAN, SNGAN, stacked).
+* the double oracle loop for any game with oracles, :func:`double_oracle` (:class:`DoubleOracleResult`),
+  and the exact oracles of a matrix game, :func:`matrix_oracles`, with :func:`full_strategy` to read
+  a meta-strategy as a mixed strategy of the full game.
+
+DO-GAN itself (networks as strategies, trained oracles, EWC) is :mod:`gancore.dogan`.
 
 All matrix-game functions take a payoff matrix as a numpy array or a torch tensor and return numpy
 arrays and Python floats.
@@ -21,18 +18,15 @@ arrays and Python floats.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import scipy.optimize
 import torch
-from torch import nn
 
 __all__ = [
     "solve_matrix_game",
@@ -40,27 +34,16 @@ __all__ = [
     "exploitability",
     "dominated_strategies",
     "prune",
-    "MixedGenerator",
-    "diagonal_fisher",
-    "EWC",
     "double_oracle",
     "DoubleOracleResult",
-    "Strategy",
-    "DiscriminatorMixture",
-    "GeneratorMixture",
-    "MixtureLoss",
-    "OnlyOne",
-    "dogan",
-    "DOGANResult",
-    "BASE_GANS",
-    "base_gan",
-    "StackedDiscriminator",
+    "matrix_oracles",
+    "full_strategy",
+    "PROB_ATOL",
 ]
 
 METHODS = ("highs", "cvxpy")
 PLAYERS = ("row", "col")
-_PROB_ATOL = 1e-6  # how far a given mixed strategy may be from summing to one
-
+PROB_ATOL = 1e-6  # how far a given mixed strategy may be from summing to one
 
 # --------------------------------------------------------------------------------------------
 # The meta game: exact equilibrium by linear programming
@@ -84,15 +67,20 @@ def _payoff_matrix(U: Any) -> np.ndarray:
     return U
 
 
-def _normalised(U: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """``(U - low) / scale`` with entries in [0, 1], and ``low``, ``scale``.
+def _normalised(U: np.ndarray) -> np.ndarray:
+    """``(U - low) / (high - low)`` with entries in [0, 1] (all 0 when ``U`` is constant).
 
     A positive affine map of the payoffs changes neither player's best responses nor equilibria,
-    and it makes the solvers' absolute tolerances relative to the payoff range.
+    and it makes the solvers' absolute tolerances relative to the payoff range. Where the range
+    ``high - low`` overflows float64 (entries of both signs near +-1e308), ``U`` is first divided by
+    ``max |U|``, so that no intermediate overflows to inf.
     """
     low, high = float(U.min()), float(U.max())
+    if not np.isfinite(high - low):
+        magnitude = max(-low, high)
+        U, low, high = U / magnitude, low / magnitude, high / magnitude
     scale = high - low if high > low else 1.0
-    return (U - low) / scale, low, scale
+    return (U - low) / scale
 
 
 def _clean(p: np.ndarray) -> np.ndarray:
@@ -120,19 +108,28 @@ def _maxmin_highs(U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return res.x[:m], -res.ineqlin.marginals
 
 
-def _maxmin_cvxpy(U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both players' LPs (the row LP of :func:`_maxmin_highs` and its mirror), written with cvxpy."""
+def _maxmin_cvxpy(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both players' LPs in the textbook form for positive payoffs, written with cvxpy (Clarabel).
+
+    For a matrix ``T > 0`` with value ``w > 0`` to the maximiser: ``min 1^T u  s.t.  T^T u >= 1,
+    u >= 0`` has optimum ``1 / w`` at ``u = x / w``, so ``x = u / sum(u)`` is an optimal strategy.
+    With ``S`` in [0, 1] (:func:`_normalised`) it is solved for ``T = S + 1`` (entries in [1, 2],
+    ``w >= 1``) and, for the column player, for the mirror ``T = (1 - S^T) + 1``. This form has no
+    free variable and no equality constraint; the ``max v`` form of :func:`_maxmin_highs` makes
+    Clarabel stop at OPTIMAL_INACCURATE on about half of the random 200 x 200 games.
+    """
     import cvxpy as cp  # imported here: cvxpy takes about a second to import
 
     strategies = []
-    for S in (U, -U.T):  # the column player maximises -U
-        m, _ = S.shape
-        x, v = cp.Variable(m), cp.Variable()
-        problem = cp.Problem(cp.Maximize(v), [S.T @ x >= v, x >= 0, cp.sum(x) == 1])
-        problem.solve()
+    for player, T in (("row", S + 1.0), ("column", 2.0 - S.T)):  # the column player maximises 1 - S
+        u = cp.Variable(T.shape[0])
+        problem = cp.Problem(cp.Minimize(cp.sum(u)), [T.T @ u >= 1.0, u >= 0])
+        problem.solve(solver=cp.CLARABEL)
         if problem.status != cp.OPTIMAL:
-            raise RuntimeError(f"cvxpy failed on the matrix game: status {problem.status}")
-        strategies.append(np.asarray(x.value))
+            raise RuntimeError(f"cvxpy (Clarabel) did not solve the {player} player's LP of the "
+                               f"{S.shape[0]} x {S.shape[1]} matrix game: status {problem.status}; "
+                               f"use method='highs'")
+        strategies.append(np.asarray(u.value))
     return strategies[0], strategies[1]
 
 
@@ -146,8 +143,10 @@ def solve_matrix_game(U: Any, method: str = "highs") -> tuple[np.ndarray, np.nda
 
     whose optimal values coincide (v = w, the value of the game), so ``(x, y)`` is an equilibrium.
     The column LP is the dual of the row LP: with HiGHS one solve gives both (``y`` = the row LP's
-    constraint multipliers); with cvxpy both LPs are solved. The LPs are solved on the payoffs
-    mapped affinely to [0, 1], which leaves the equilibria unchanged. Equilibrium strategies need not be unique; the value is.
+    constraint multipliers); with cvxpy both LPs are solved, in the form of :func:`_maxmin_cvxpy`.
+    The LPs are solved on the payoffs mapped affinely to [0, 1], which leaves the equilibria
+    unchanged (and is done without overflow for entries up to +-1.8e308). Equilibrium strategies
+    need not be unique; the value is.
 
     Args:
         U: payoff matrix (m x n) to the row player, a numpy array or torch tensor.
@@ -163,7 +162,7 @@ def solve_matrix_game(U: Any, method: str = "highs") -> tuple[np.ndarray, np.nda
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; known methods: {', '.join(METHODS)}")
     U = _payoff_matrix(U)
-    S, _, _ = _normalised(U)
+    S = _normalised(U)
     x, y = (_maxmin_highs if method == "highs" else _maxmin_cvxpy)(S)
     x, y = _clean(x), _clean(y)
     return x, y, float(x @ U @ y)
@@ -176,7 +175,7 @@ def _strategy(p: Any, size: int, name: str) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     if p.shape != (size,):
         raise ValueError(f"{name} must have shape ({size},) to match the payoff matrix, got {p.shape}")
-    if not np.isfinite(p).all() or (p < 0).any() or abs(p.sum() - 1.0) > _PROB_ATOL:
+    if not np.isfinite(p).all() or (p < 0).any() or abs(p.sum() - 1.0) > PROB_ATOL:
         raise ValueError(f"{name} must be a probability vector (finite, >= 0, sum 1), got {p}")
     return p
 
@@ -261,7 +260,7 @@ def dominated_strategies(U: Any, player: Literal["row", "col"], by_mixture: bool
     """
     if not tol >= 0:
         raise ValueError(f"Invalid tolerance: {tol}")
-    S, _, _ = _normalised(_as_row_player(_payoff_matrix(U), player))
+    S = _normalised(_as_row_player(_payoff_matrix(U), player))
     m = S.shape[0]
     # D[i, k]: row i is everywhere >= row k; a tie in both directions is a duplicate
     D = (S[:, None, :] >= S[None, :, :] - tol).all(axis=2)
@@ -312,147 +311,6 @@ def prune(U: Any, row_probs: Any, col_probs: Any, cap: int, by_mixture: bool = F
     return kept[0], kept[1]
 
 
-# --------------------------------------------------------------------------------------------
-# Networks: the mixed generator and continual learning by EWC
-# --------------------------------------------------------------------------------------------
-
-class MixedGenerator(nn.Module):
-    """A meta-strategy over generators: a sample is ``G_i(z)`` with ``i ~ probs`` and ``z ~ N(0, I)``.
-
-    The generators are registered as submodules (``state_dict`` holds them all, also those of
-    probability 0) and ``probs`` as a float64 buffer.
-    """
-
-    def __init__(self, generators: Sequence[nn.Module], probs: Any) -> None:
-        super().__init__()
-        if len(generators) == 0:
-            raise ValueError("MixedGenerator needs at least one generator")
-        if isinstance(probs, torch.Tensor):
-            p = probs.detach().to("cpu", torch.float64)
-        else:
-            p = torch.as_tensor(np.asarray(probs, dtype=np.float64))
-        if p.shape != (len(generators),):
-            raise ValueError(f"probs must have shape ({len(generators)},), one per generator, "
-                             f"got {tuple(p.shape)}")
-        if not torch.isfinite(p).all() or (p < 0).any() or abs(float(p.sum()) - 1.0) > _PROB_ATOL:
-            raise ValueError(f"probs must be a probability vector (finite, >= 0, sum 1), got {p.tolist()}")
-        self.generators = nn.ModuleList(generators)
-        self.register_buffer("probs", p / p.sum())
-
-    def forward(self, z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """``out[k] = G_{index[k]}(z[k])``; each generator runs once, on all its latents together."""
-        if index.shape != z.shape[:1]:
-            raise ValueError(f"index must have shape ({z.shape[0]},), one per latent, "
-                             f"got {tuple(index.shape)}")
-        out = None
-        for i in torch.unique(index).tolist():
-            mask = index == i
-            x = self.generators[i](z[mask])
-            if out is None:
-                out = x.new_empty((z.shape[0],) + tuple(x.shape[1:]))
-            out[mask] = x
-        return out
-
-    def sample(self, n: int, latent_dim: int | Sequence[int], generator: torch.Generator | None = None,
-               return_index: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """``n`` samples of the mixture: ``index ~ probs`` (n draws), then ``z``, both from ``generator``.
-
-        Deterministic for a given ``torch.Generator`` state (as long as the generators themselves are,
-        e.g. in eval mode). ``latent_dim`` is an int or a shape such as ``(100, 1, 1)``. With
-        ``return_index`` also returns which generator produced each sample.
-        """
-        if n < 1:
-            raise ValueError(f"Invalid number of samples: {n}")
-        shape = (latent_dim,) if isinstance(latent_dim, int) else tuple(latent_dim)
-        device = generator.device if generator is not None else torch.device("cpu")
-        index = torch.multinomial(self.probs.to(device), n, replacement=True, generator=generator)
-        z = torch.randn((n,) + shape, generator=generator, device=device)
-        target = self.probs.device
-        index, z = index.to(target), z.to(target)
-        x = self(z, index)
-        return (x, index) if return_index else x
-
-
-def _trainable(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """``model``'s named parameters that require gradients, else ``ValueError``."""
-    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    if not named:
-        raise ValueError("The model has no parameters that require gradients")
-    return named
-
-
-def diagonal_fisher(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
-                    batches: Iterable[Any]) -> dict[str, torch.Tensor]:
-    """Diagonal (empirical) Fisher information at the model's current parameters theta*.
-
-    ``F_i = mean_b (d loss_fn(model, b) / d theta_i)^2`` over the batches, where ``loss_fn`` returns the
-    negative log-likelihood (or any training loss) of one batch as a scalar; Kirkpatrick et al. 2017
-    use per-sample gradients, i.e. batches of one sample. Gradients are taken with
-    ``torch.autograd.grad``, so the parameters' ``.grad`` are left untouched; the model's train/eval
-    mode is the caller's choice.
-
-    Returns:
-        ``{name: F}`` for every parameter with ``requires_grad``, detached, shaped like the parameter.
-    """
-    named = _trainable(model)
-    params = [p for _, p in named]
-    fisher = [torch.zeros_like(p) for p in params]
-    count = 0
-    for batch in batches:
-        grads = torch.autograd.grad(loss_fn(model, batch), params, allow_unused=True)
-        for f, g in zip(fisher, grads):
-            if g is not None:
-                f.add_(g.detach() ** 2)
-        count += 1
-    if count == 0:
-        raise ValueError("No batches given: the Fisher information is a mean over at least one batch")
-    return {name: f / count for (name, _), f in zip(named, fisher)}
-
-
-class EWC(nn.Module):
-    """Elastic weight consolidation penalty (Kirkpatrick et al. 2017, Eq. 3) anchored at ``model``.
-
-    ``ewc(model) = (lam / 2) * sum_i F_i (theta_i - theta*_i)^2``, to be added to the new task's loss;
-    theta* are the parameters of ``model`` when the EWC is built and ``F`` the diagonal Fisher
-    information there (:func:`diagonal_fisher`). Its gradient is ``lam * F * (theta - theta*)``.
-    The anchor and the Fisher information are buffers ``anchor_k`` / ``fisher_k`` (k-th parameter
-    with ``requires_grad`` in ``model.named_parameters()`` order), so ``state_dict`` round-trips.
-    """
-
-    def __init__(self, model: nn.Module, fisher: dict[str, torch.Tensor], lam: float) -> None:
-        super().__init__()
-        if not lam >= 0:
-            raise ValueError(f"Invalid EWC strength lam: {lam}")
-        named = _trainable(model)
-        names = {name for name, _ in named}
-        if set(fisher) != names:
-            raise ValueError(
-                f"fisher must have one entry per trainable parameter of the model; missing "
-                f"{sorted(names - set(fisher))}, unexpected {sorted(set(fisher) - names)}"
-            )
-        self.lam = float(lam)
-        self.names = [name for name, _ in named]
-        for k, (name, p) in enumerate(named):
-            if fisher[name].shape != p.shape:
-                raise ValueError(f"fisher[{name!r}] has shape {tuple(fisher[name].shape)}, "
-                                 f"the parameter {tuple(p.shape)}")
-            self.register_buffer(f"anchor_{k}", p.detach().clone())
-            self.register_buffer(f"fisher_{k}", fisher[name].detach().clone().to(p))
-
-    def forward(self, model: nn.Module) -> torch.Tensor:
-        """The penalty at ``model``'s current parameters, a scalar tensor differentiable in them."""
-        named = _trainable(model)
-        if [name for name, _ in named] != self.names:
-            raise ValueError("The model's trainable parameters differ from those the EWC was built on")
-        total = sum(
-            (getattr(self, f"fisher_{k}") * (p - getattr(self, f"anchor_{k}")) ** 2).sum()
-            for k, (_, p) in enumerate(named)
-        )
-        return 0.5 * self.lam * total
-
-    def extra_repr(self) -> str:
-        return f"lam={self.lam}, parameters={len(self.names)}"
-
 
 # --------------------------------------------------------------------------------------------
 # The double oracle loop
@@ -462,8 +320,8 @@ class EWC(nn.Module):
 class DoubleOracleResult:
     """What :func:`double_oracle` returns.
 
-    ``rows`` / ``cols`` are the kept strategies (for GANs: :class:`Strategy` records holding CPU
-    state dicts), ``U`` their meta payoff matrix, ``sigma_row`` / ``sigma_col`` / ``value`` its exact
+    ``rows`` / ``cols`` are the kept strategies (for GANs: :class:`gancore.dogan.Strategy` records
+    holding CPU state dicts), ``U`` their meta payoff matrix, ``sigma_row`` / ``sigma_col`` / ``value`` its exact
     equilibrium, and ``history`` one row per DO iteration: the meta game ``U``, the sigmas and value
     after the iteration, the oracles' best-response gains against the previous meta-strategies,
     the support sizes, whether the run stopped there, and the seconds spent in the oracles,
@@ -593,386 +451,42 @@ def double_oracle(
     return snapshot(False)
 
 
-# --------------------------------------------------------------------------------------------
-# DO-GAN: networks as strategies
-# --------------------------------------------------------------------------------------------
 
-@dataclass
-class Strategy:
-    """A pure strategy of the meta game: a trained network kept OFF the device.
+def matrix_oracles(A: Any) -> tuple[Callable[[Sequence[int], Sequence[int]], np.ndarray],
+                                    Callable[..., int], Callable[..., int]]:
+    """``(payoff, row_oracle, col_oracle)`` of the matrix game ``A`` for :func:`double_oracle`.
 
-    ``state`` is a CPU state dict, or the path of a file holding one (``store_dir`` of
-    :func:`dogan`); ``born`` is the DO iteration that produced it (0: the initial network) and
-    ``name`` a label such as ``"G3"``.
+    Strategies are row and column indices of ``A``; ``payoff(rows, cols) = A[rows][:, cols]``, and
+    the oracles are exact best responses to the other player's meta-strategy:
+    ``row_oracle(rows, x, cols, y, t) = argmax_i sum_k A[i, cols_k] y_k`` and
+    ``col_oracle(rows, x, cols, y, t) = argmin_j sum_k x_k A[rows_k, j]``. With them a stop at
+    ``eps`` is an ``eps``-equilibrium of the full game ``A`` (see :func:`full_strategy`).
     """
+    A = _payoff_matrix(A)
 
-    state: dict[str, torch.Tensor] | Path
-    born: int
-    name: str
+    def payoff(rows: Sequence[int], cols: Sequence[int]) -> np.ndarray:
+        return A[np.ix_(rows, cols)]
 
-    def load(self) -> dict[str, torch.Tensor]:
-        """The state dict (read from disk when stored there)."""
-        if isinstance(self.state, Path):
-            return torch.load(self.state, map_location="cpu", weights_only=True)
-        return self.state
+    def row_oracle(rows: Sequence[int], x: np.ndarray, cols: Sequence[int], y: np.ndarray, t: int) -> int:
+        return int(np.argmax(A[:, cols] @ y))
 
-    def build(self, make: Callable[[], nn.Module], device: torch.device | str = "cpu") -> nn.Module:
-        """A network from ``make()`` with this strategy's parameters, on ``device``, in eval mode."""
-        net = make()
-        net.load_state_dict(self.load())
-        return net.to(device).eval()
+    def col_oracle(rows: Sequence[int], x: np.ndarray, cols: Sequence[int], y: np.ndarray, t: int) -> int:
+        return int(np.argmin(x @ A[rows]))
+
+    return payoff, row_oracle, col_oracle
 
 
-def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+def full_strategy(size: int, support: Sequence[int], probs: Any) -> np.ndarray:
+    """A meta-strategy as a mixed strategy of the full game: ``p[support[k]] += probs[k]``.
 
-
-class _Frozen(nn.Module):
-    """Networks that stay in eval mode (batch-norm running statistics, spectral-norm vectors and
-    all parameters fixed) whatever ``train()`` is called with."""
-
-    def __init__(self, nets: Sequence[nn.Module]) -> None:
-        super().__init__()
-        self.nets = nn.ModuleList(nets)
-
-    def train(self, mode: bool = True) -> "_Frozen":
-        super().train(mode)
-        self.nets.eval()
-        return self
-
-
-class DiscriminatorMixture(_Frozen):
-    """Fixed discriminators ``D_1..D_K``: ``x -> (K, B, 1)``, the logits of every member."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([D(x) for D in self.nets])
-
-
-class GeneratorMixture(_Frozen):
-    """Fixed generators ``G_1..G_K``: ``z -> (K * B, ...)``, every member's samples, member-major."""
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.cat([G(z) for G in self.nets])
-
-
-class MixtureLoss:
-    """A GAN loss in expectation over a mixed opponent with probabilities ``weights`` (K,).
-
-    Logits of shape (K, B, 1) (a :class:`DiscriminatorMixture`) or (K * B, 1) (a discriminator on
-    a :class:`GeneratorMixture`'s samples) are split by member; with ``l_k`` the loss against member
-    k, the value is ``sum_k weights_k l_k``: the expected loss of a player facing the mixture, exact
-    rather than sampled, and its gradient is the expected gradient.
+    ``support`` holds indices of the full game's ``size`` pure strategies (repeats add up), as the
+    ``rows`` / ``cols`` of a :func:`double_oracle` run with :func:`matrix_oracles`; e.g. the run's
+    full-game exploitability is ``exploitability(A, full_strategy(m, r.rows, r.sigma_row),
+    full_strategy(n, r.cols, r.sigma_col))``.
     """
-
-    def __init__(self, loss: Any, weights: Any) -> None:
-        w = torch.as_tensor(np.asarray(weights, dtype=np.float64), dtype=torch.float32)
-        if w.dim() != 1 or len(w) == 0 or (w < 0).any() or abs(float(w.sum()) - 1.0) > _PROB_ATOL:
-            raise ValueError(f"weights must be a non-empty probability vector, got {w.tolist()}")
-        self.loss, self.weights = loss, w
-        self.name = f"mixture-{getattr(loss, 'name', type(loss).__name__)}"
-
-    def _members(self, logits: torch.Tensor) -> torch.Tensor:
-        K = len(self.weights)
-        if logits.dim() == 3 and logits.shape[0] == K:
-            return logits
-        if logits.dim() == 2 and logits.shape[0] % K == 0:
-            return logits.reshape(K, -1, logits.shape[-1])
-        raise ValueError(f"Cannot split logits of shape {tuple(logits.shape)} into {K} members")
-
-    def _expect(self, values: torch.Tensor) -> torch.Tensor:
-        return (self.weights.to(values) * values).sum()
-
-    def d(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        return self._expect(self.loss.d(real_logits, self._members(fake_logits)))
-
-    def g(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        return self._expect(self.loss.g(self._members(fake_logits)))
-
-
-class OnlyOne:
-    """The :class:`gancore.train.Policy` of an oracle: only ``player`` ("G" or "D") ever updates.
-
-    Simultaneous (both gradients at the same point), so the fixed opponent's optimizer never steps.
-    """
-
-    simultaneous = True
-
-    def __init__(self, player: Literal["G", "D"]) -> None:
-        if player not in ("G", "D"):
-            raise ValueError(f"Unknown player {player!r}; known players: G, D")
-        self.player = player
-        self.name = f"only_{player}"
-
-    def decide(self, step: int, d_loss: torch.Tensor, g_loss: torch.Tensor) -> tuple[bool, bool]:
-        return self.player == "D", self.player == "G"
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
-
-@dataclass
-class DOGANResult(DoubleOracleResult):
-    """:class:`DoubleOracleResult` of :func:`dogan`: ``rows`` are generator and ``cols``
-    discriminator :class:`Strategy` records; ``make_G`` / ``make_D`` rebuild the networks;
-    ``training_steps`` counts the :func:`gancore.train.fit` steps of all (initial and oracle) training."""
-
-    make_G: Callable[[], nn.Module] | None = None
-    make_D: Callable[[], nn.Module] | None = None
-    oracle_steps: int = 0
-    training_steps: int = 0
-    initial: tuple[Strategy, Strategy] | None = None
-
-    @property
-    def generators(self) -> list[Strategy]:
-        return self.rows
-
-    @property
-    def discriminators(self) -> list[Strategy]:
-        return self.cols
-
-    def stored_bytes(self) -> int:
-        """Bytes of all kept strategies' state dicts (what the loop keeps off the device)."""
-        return sum(v.numel() * v.element_size() for s in self.rows + self.cols for v in s.load().values())
-
-    def mixed_generator(self, device: torch.device | str = "cpu") -> MixedGenerator:
-        """The final meta-strategy over generators, to sample from (eval mode, on ``device``)."""
-        return MixedGenerator([s.build(self.make_G, device) for s in self.rows], self.sigma_row).to(device).eval()
-
-
-def _support(strategies: Sequence[Strategy], probs: np.ndarray) -> tuple[list[Strategy], np.ndarray]:
-    """The strategies of positive probability and their renormalised probabilities."""
-    keep = np.flatnonzero(probs > 1e-9)
-    p = probs[keep]
-    return [strategies[i] for i in keep], p / p.sum()
-
-
-def dogan(
-    make_G: Callable[[], nn.Module],
-    make_D: Callable[[], nn.Module],
-    data: Any,
-    *,
-    loss: Any,
-    latent_dim: int | Sequence[int],
-    iterations: int,
-    oracle_steps: int,
-    init_steps: int,
-    batch_size: int,
-    lr_G: float,
-    lr_D: float,
-    betas: tuple[float, float] = (0.5, 0.999),
-    eps: float = 0.0,
-    cap: int | None = None,
-    by_mixture: bool = False,
-    ewc_lambda: float = 0.0,
-    fisher_batches: int = 4,
-    n_payoff: int = 512,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    store_dir: str | os.PathLike | None = None,
-    evaluate: Callable[[int, DOGANResult], dict] | None = None,
-    initial: tuple[Strategy, Strategy] | None = None,
-) -> DOGANResult:
-    """DO-GAN (Aung et al. 2022): the double oracle loop with trained networks as pure strategies.
-
-    * Strategies: ``G_0``, ``D_0`` are trained together for ``init_steps`` steps of
-      :func:`gancore.train.fit` (alternating); every strategy is then kept as a CPU state dict
-      (or a file in ``store_dir``), so device memory holds only the networks in use.
-    * Meta payoff: ``U[i, j] = loss.d(D_j(x), D_j(G_i(z)))``, the discriminator's loss (the
-      generator maximises it, the discriminator minimises it), on ONE fixed evaluation batch of
-      ``n_payoff`` real samples and latents shared by all entries (common random numbers), all
-      networks in eval mode.
-    * Oracles: the generator oracle is warm-started from the most probable generator and trained
-      with :func:`gancore.train.fit` for ``oracle_steps`` steps against the discriminator mixture
-      ``sigma_D`` (:class:`DiscriminatorMixture` with :class:`MixtureLoss`, the exact expected loss;
-      policy :class:`OnlyOne` so only the generator moves); the discriminator oracle likewise
-      against ``sigma_G`` (:class:`GeneratorMixture`). Fresh Adam(lr, betas) per oracle.
-    * Continual learning: with ``ewc_lambda > 0`` each oracle's loss gets :class:`EWC` anchored at
-      its warm start (the previous solution), the diagonal Fisher taken from ``fisher_batches``
-      batches of its own loss against the current mixture (``penalty_G`` / ``penalty_D`` of fit).
-    * Stopping and pruning: :func:`double_oracle` with ``eps``, ``cap`` and ``by_mixture``.
-
-    ``initial=(G_0, D_0)`` (e.g. ``other_result.initial``) starts from given strategies instead of
-    training them, so that runs differing only in their DO settings share the start; their
-    ``init_steps`` then still count in ``training_steps``. ``evaluate(t, result_so_far)`` adds columns to each iteration's history row (e.g. ring metrics of
-    ``result_so_far.mixed_generator()``). Each oracle's fit seed is ``seed + 1000 * t`` (+1 for D).
-    """
-    from . import train  # imported here: train is a heavier module than the meta game
-
-    if oracle_steps < 1 or init_steps < 0 or fisher_batches < 1 or n_payoff < 1:
-        raise ValueError(f"Invalid sizes: oracle_steps={oracle_steps}, init_steps={init_steps}, "
-                         f"fisher_batches={fisher_batches}, n_payoff={n_payoff}")
-    if not ewc_lambda >= 0:
-        raise ValueError(f"Invalid EWC strength ewc_lambda: {ewc_lambda}")
-    dev = train.resolve_device(device)
-    latent = (latent_dim,) if isinstance(latent_dim, int) else tuple(latent_dim)
-    folder = Path(store_dir) if store_dir is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-    steps_used = 0
-
-    def keep(net: nn.Module, born: int, name: str) -> Strategy:
-        state = _cpu_state(net)
-        if folder is not None:
-            path = folder / f"{name}.pt"
-            torch.save(state, path)
-            return Strategy(path, born, name)
-        return Strategy(state, born, name)
-
-    def adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
-        return torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr, betas=betas)
-
-    def idle(net: nn.Module) -> torch.optim.Optimizer:  # the fixed opponent's optimizer: never steps
-        return torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.0)
-
-    # the initial strategies: a briefly trained base GAN
-    torch.manual_seed(seed)
-    G0, D0 = make_G(), make_D()
-    if initial is not None:
-        G0.load_state_dict(initial[0].load()), D0.load_state_dict(initial[1].load())
-        steps_used += init_steps
-    elif init_steps > 0:
-        train.fit(G0, D0, data, loss=loss, opt_G=adam(G0, lr_G), opt_D=adam(D0, lr_D), steps=init_steps,
-                  batch_size=batch_size, latent_dim=latent, policy="alternating", seed=seed, device=dev,
-                  progress=False)
-        steps_used += init_steps
-
-    # the fixed evaluation batch of the meta game (common random numbers)
-    n = min(n_payoff, len(data))
-    real = train.Batches(data, n, seed + 7).__call__(0).to(dev)
-    z_eval = train.Noise(latent, seed + 7).__call__(0, n).to(dev)
-    fakes: dict[str, torch.Tensor] = {}  # generator name -> its samples on the evaluation batch
-    real_logits: dict[str, torch.Tensor] = {}
-
-    @torch.no_grad()
-    def payoff(gens: Sequence[Strategy], discs: Sequence[Strategy]) -> np.ndarray:
-        for s in gens:
-            if s.name not in fakes:
-                fakes[s.name] = s.build(make_G, dev)(z_eval)
-        out = np.empty((len(gens), len(discs)))
-        for j, s in enumerate(discs):
-            D = s.build(make_D, dev)
-            if s.name not in real_logits:
-                real_logits[s.name] = D(real)
-            for i, g in enumerate(gens):
-                out[i, j] = float(loss.d(real_logits[s.name], D(fakes[g.name])))
-        return out
-
-    def fisher_and_ewc(net: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
-                       batches: list[Any]) -> EWC | None:
-        if ewc_lambda == 0:
-            return None
-        was = net.training
-        net.eval()
-        fisher = diagonal_fisher(net, loss_fn, batches)
-        net.train(was)
-        return EWC(net, fisher, ewc_lambda).to(dev)
-
-    def generator_oracle(gens, sigma_G, discs, sigma_D, t):
-        nonlocal steps_used
-        support, w = _support(discs, sigma_D)
-        G = gens[int(np.argmax(sigma_G))].build(make_G, dev).train()
-        D_mix = DiscriminatorMixture([s.build(make_D, dev) for s in support])
-        mix_loss = MixtureLoss(loss, w)
-        noise = train.Noise(latent, seed + 1000 * t)
-        ewc = fisher_and_ewc(G, lambda net, z: mix_loss.g(D_mix(net(z.to(dev)))),
-                             [noise(-1 - k, batch_size) for k in range(fisher_batches)])
-        train.fit(G, D_mix, data, loss=mix_loss, opt_G=adam(G, lr_G), opt_D=idle(D_mix), steps=oracle_steps,
-                  batch_size=batch_size, latent_dim=latent, policy=OnlyOne("G"), seed=seed + 1000 * t,
-                  device=dev, penalty_G=ewc, progress=False)
-        steps_used += oracle_steps
-        return keep(G, t, f"G{t}")
-
-    def discriminator_oracle(gens, sigma_G, discs, sigma_D, t):
-        nonlocal steps_used
-        support, w = _support(gens, sigma_G)
-        D = discs[int(np.argmax(sigma_D))].build(make_D, dev).train()
-        G_mix = GeneratorMixture([s.build(make_G, dev) for s in support])
-        mix_loss = MixtureLoss(loss, w)
-        batches = train.Batches(data, batch_size, seed + 1000 * t + 1, dev)
-        noise = train.Noise(latent, seed + 1000 * t + 1)
-        with torch.no_grad():
-            fisher_data = [(batches(k), G_mix(noise(-1 - k, batch_size).to(dev))) for k in range(fisher_batches)]
-        ewc = fisher_and_ewc(D, lambda net, b: mix_loss.d(net(b[0]), net(b[1])), fisher_data)
-        penalty = None if ewc is None else (lambda net, real_x, fake_x: ewc(net))
-        train.fit(G_mix, D, data, loss=mix_loss, opt_G=idle(G_mix), opt_D=adam(D, lr_D), steps=oracle_steps,
-                  batch_size=batch_size, latent_dim=latent, policy=OnlyOne("D"), seed=seed + 1000 * t + 1,
-                  device=dev, penalty_D=penalty, progress=False)
-        steps_used += oracle_steps
-        return keep(D, t, f"D{t}")
-
-    def result_of(r: DoubleOracleResult) -> DOGANResult:
-        return DOGANResult(**vars(r), make_G=make_G, make_D=make_D, oracle_steps=oracle_steps,
-                           training_steps=steps_used, initial=start)
-
-    callback = None if evaluate is None else (lambda t, r: evaluate(t, result_of(r)))
-    start = (keep(G0, 0, "G0"), keep(D0, 0, "D0"))
-    result = double_oracle(payoff, generator_oracle, discriminator_oracle, *start,
-                           iterations=iterations, eps=eps, cap=cap, by_mixture=by_mixture, callback=callback)
-    return result_of(result)
-
-
-# --------------------------------------------------------------------------------------------
-# The base GANs DO-GAN is applied to
-# --------------------------------------------------------------------------------------------
-
-BASE_GANS = ("vanilla", "dcgan", "sngan", "stacked")
-
-
-class StackedDiscriminator(nn.Module):
-    """One discriminator per stage of :class:`gancore.models.StackedGenerator` (simplified Stacked GAN).
-
-    The refined stage is judged by a DCGAN discriminator on the full image, the coarse stage by an
-    MLP discriminator on the image average-pooled to the coarse resolution ``coarse_size``. Both
-    logits of a sample are returned next to each other, ``(2 B, 1)`` (sample-major), so that every
-    GAN loss averages the two stages' losses and a batch of K * B samples still splits by member.
-    Simplification (ours): Huang et al. (2017) train each stage against its own discriminator with
-    conditional and entropy losses on an encoder's features; here the coarse discriminator sees the
-    pooled final image, so the coarse stage learns through the refined one.
-    """
-
-    def __init__(self, image_size: int, channels: int = 1, width: int = 64, coarse_size: int | None = None) -> None:
-        super().__init__()
-        from . import models
-
-        self.coarse_size = coarse_size or models.IMAGE_PLANS[image_size][-2]
-        self.fine = models.dcgan_discriminator(image_size, channels, width)
-        self.coarse = models.mlp_discriminator(channels * self.coarse_size ** 2, width=4 * width, depth=2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = nn.functional.adaptive_avg_pool2d(x, self.coarse_size).flatten(1)
-        return torch.stack([self.fine(x), self.coarse(pooled)], dim=1).reshape(-1, 1)
-
-
-def base_gan(name: str, shape: Sequence[int], latent_dim: int, width: int,
-             depth: int = 2) -> tuple[Callable[[], nn.Module], Callable[[], nn.Module]]:
-    """``(make_G, make_D)`` of a base GAN for data of ``shape`` ((d,) vectors or (C, H, W) images).
-
-    ``vanilla``: MLP generator and discriminator (``width``, ``depth``; images are flattened and the
-    generator ends in tanh); ``dcgan``: the DCGAN pair (Radford et al. 2016); ``sngan``: the DCGAN
-    generator and a spectrally normalised discriminator (Miyato et al. 2018); ``stacked``: the two-stage
-    :class:`gancore.models.StackedGenerator` with a :class:`StackedDiscriminator`.
-    """
-    from . import models
-
-    if name not in BASE_GANS:
-        raise ValueError(f"Unknown base GAN {name!r}; known base GANs: {', '.join(BASE_GANS)}")
-    shape = tuple(int(s) for s in shape)
-    if name == "vanilla":
-        size = int(np.prod(shape))
-        if len(shape) == 1:
-            return (lambda: models.mlp_generator(latent_dim, size, width, depth),
-                    lambda: models.mlp_discriminator(size, width, depth))
-        return (lambda: nn.Sequential(models.mlp_generator(latent_dim, size, width, depth), nn.Tanh(),
-                                      nn.Unflatten(1, shape)),
-                lambda: nn.Sequential(nn.Flatten(), models.mlp_discriminator(size, width, depth)))
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise ValueError(f"The {name} base GAN needs square images (C, H, H), got shape {shape}")
-    channels, size = shape[0], shape[1]
-    if name == "stacked":
-        return (lambda: models.StackedGenerator(size, channels, latent_dim, width),
-                lambda: StackedDiscriminator(size, channels, width))
-    return (lambda: models.dcgan_generator(size, channels, latent_dim, width),
-            lambda: models.dcgan_discriminator(size, channels, width, spectral_norm=name == "sngan"))
+    probs = np.asarray(probs, dtype=np.float64)
+    if len(support) != len(probs):
+        raise ValueError(f"support has {len(support)} strategies but probs has {len(probs)} probabilities")
+    p = np.zeros(size)
+    np.add.at(p, np.asarray(support, dtype=np.int64), probs)
+    return p

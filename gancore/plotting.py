@@ -1,6 +1,6 @@
 """Figures the chapters share: sample grids, ring scatter with the true modes, metric curves,
-heatmaps. Each function draws on a given matplotlib ``Axes`` (or makes one) and returns it, so a
-chapter can lay several out in one figure."""
+heatmaps, metrics along training from a tidy table. Each function draws on a given matplotlib
+``Axes`` (or makes one) and returns it, so a chapter can lay several out in one figure."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib.axes import Axes
+from scipy.stats import t as student_t
 
-__all__ = ["sample_grid", "ring_scatter", "curves", "heatmap", "image_grid_array"]
+__all__ = ["sample_grid", "ring_scatter", "curves", "metric_curves", "heatmap", "image_grid_array"]
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> Axes:
@@ -73,6 +75,42 @@ def curves(x: Sequence | np.ndarray, ys: dict[str, Sequence | np.ndarray], ax: A
     if logx:
         ax.set_xscale("log")
     if len(ys) > 1:
+        ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def metric_curves(table: pd.DataFrame, metric: str, x: str = "step", hue: str | Sequence[str] | None = None,
+                  band: bool = True, ax: Axes | None = None, title: str | None = None) -> Axes:
+    """``metric`` against ``x`` (``step``, ``grad_evals``, ``seconds``) from a tidy table (columns
+    ``metric``, ``value``, ``x`` and the ``hue`` columns: :func:`gancore.ensemble.tidy_evals`, an
+    image experiment's table, a sweep's merged table), one curve per value of ``hue`` (a setting such
+    as ``alpha_d``, or several; None: one curve). A curve is the mean over the rows at each x (the
+    seeds); with ``band``, a shaded 95% interval of that mean, ``mean +- t_{0.975, n-1} s / sqrt(n)``
+    over the n rows (none where n = 1)."""
+    hues = [hue] if isinstance(hue, str) else list(hue or [])
+    missing = [c for c in ["metric", "value", x, *hues] if c not in table.columns]
+    if missing:
+        raise ValueError(f"The table has no column(s) {', '.join(missing)}; its columns are {', '.join(table.columns)}.")
+    rows = table[table["metric"] == metric]
+    if rows.empty:
+        raise ValueError(f"No rows of metric {metric!r}; the table's metrics are {', '.join(map(str, table['metric'].unique()))}.")
+    ax = _axes(ax, (5, 3.5))
+    for key, part in (rows.groupby(hues, sort=True) if hues else [((), rows)]):
+        key = key if isinstance(key, tuple) else (key,)
+        by_x = part.groupby(x)["value"].agg(["mean", "std", "count"])
+        label = ", ".join(f"{h}={k}" for h, k in zip(hues, key)) or metric
+        line, = ax.plot(by_x.index, by_x["mean"], label=label)
+        if band:
+            n = by_x["count"].to_numpy()
+            half = np.where(n > 1, student_t.ppf(0.975, np.maximum(n - 1, 1)) * by_x["std"].to_numpy() / np.sqrt(n),
+                            np.nan)
+            ax.fill_between(by_x.index, by_x["mean"] - half, by_x["mean"] + half, color=line.get_color(), alpha=0.2,
+                            linewidth=0)
+    ax.set_xlabel(x), ax.set_ylabel(metric)
+    if hues:
         ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)

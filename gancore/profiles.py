@@ -1,26 +1,64 @@
 """Parameter sets per chapter: ``quick`` (the CPU here, minutes, embedded data) and ``paper`` (the
 paper's scale, a GPU and the real data sets).
 
-A chapter reads its settings with ``P = profiles.get("srfb", profile, overrides)`` and then ``P.steps``
-etc.; each chapter's block below says where its paper numbers come from and what ``quick`` cuts.
-``overrides`` is a papermill parameter of every chapter (``-p overrides '{"ring_seeds": 32}'``): a
-profile with some settings changed, e.g. for a longer stored run on a CPU.
+Each chapter's entry in :data:`CHAPTERS` holds the settings both profiles share once (``shared``), then
+only what ``quick`` and ``paper`` change; its comment says where the paper numbers come from and what
+``quick`` cuts. Related settings form nested groups (``ring``, ``image``, ...) rather than name
+prefixes; a profile's group merges into the shared group key by key, and both profiles of a chapter
+resolve to the same names.
+
+A chapter reads its settings with ``P = profiles.get("srfb", profile, overrides)`` and then ``P.delta``,
+``P.image.width``, ``P.det.lr.EG`` etc. ``overrides`` is the one name for changed settings from the
+command line to the chapter: ``make chapter NAME=alpha_gan OVERRIDES='{"ring": {"seeds": 32}}'`` passes
+it to ``python -m gancore.runs execute NAME --overrides JSON``, which checks it here and injects it as
+the chapter's papermill parameter ``overrides``: a profile with some settings changed, e.g. for a
+longer stored run on a CPU.
+
+:func:`get` returns a fresh, read-only :class:`Settings` on every call (groups are ``Settings`` too),
+so nothing a chapter does to its settings reaches the table below or a later call. Overrides are
+checked against the table before anything runs:
+
+* a name must be one of the chapter's settings (``ring.seeds`` inside a group); a group given as a
+  dict MERGES: ``{"det": {"lr": {"EG": 0.5}}}`` changes only ``det.lr.EG``;
+* a value must have the type the setting has in the chapter's profiles: ``int`` for an int (``bool``
+  is not an int), ``float`` or ``int`` for a float (stored as float), ``str`` for a str, a list or
+  tuple for a tuple (stored as a tuple, its items checked the same way), a dict for a group;
+* ``None`` only where some profile has ``None`` (an optional setting; one that is ``None`` in every
+  profile takes the type declared in ``OPTIONAL``);
+* an int setting whose values in the table are all ``>= 0`` (counts, sizes, steps, seeds) must stay
+  ``>= 0``.
+
+A violation raises ``ValueError`` naming the chapter, the setting, the value given and the type expected.
 """
 
 from __future__ import annotations
 
 import platform
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
 import torch
 
-__all__ = ["get", "PROFILES", "CHAPTERS", "Settings", "describe"]
+from . import __version__
+
+__all__ = ["get", "PROFILES", "CHAPTERS", "OPTIONAL", "Settings", "describe"]
 
 PROFILES = ("quick", "paper")
 
 
+OPTIONAL: dict[str, type] = {"data_root": str}
+"""Types of the settings that are ``None`` in every profile (the table cannot show their type)."""
+
+
 class Settings(dict):
-    """A read-only dict whose keys are also attributes (``P.steps``)."""
+    """A read-only dict whose keys are also attributes (``P.steps``). Values are frozen recursively: a
+    dict becomes a ``Settings`` (``P.det.lr.EG``), a list or tuple a tuple. Copy with ``dict(P)`` to
+    build a changed one."""
+
+    def __init__(self, mapping: Mapping[str, Any] = (), /, **items: Any):
+        super().__init__()
+        for key, value in dict(mapping, **items).items():
+            dict.__setitem__(self, key, _frozen(value))
 
     def __getattr__(self, key: str) -> Any:
         try:
@@ -28,80 +66,99 @@ class Settings(dict):
         except KeyError:
             raise AttributeError(f"No setting {key!r}; settings are: {', '.join(self)}.") from None
 
-    def __setitem__(self, key, value):
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("Settings are read-only: copy with dict(P) to change them.")
+
+    __setitem__ = __delitem__ = __setattr__ = __delattr__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
+        # pickle/copy rebuild through __init__ (the default for a dict subclass calls __setitem__)
+        return Settings, (dict(self),)
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` with every dict inside it a :class:`Settings` and every list or tuple a tuple."""
+    if isinstance(value, Mapping):
+        return Settings(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    return value
 
 
 CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
-    # Each chapter owns one entry: {"quick": {...}, "paper": {...}} with the same keys in both.
+    # Each chapter owns one entry: {"shared": {...}, "quick": {...}, "paper": {...}}. "shared" holds the
+    # settings both profiles use; "quick" and "paper" hold only what differs, with the same keys in both.
+    # A group (ring, image, ...) is a nested dict, merged key by key, so a profile can change a part of it.
     # The toolkit chapter: a vanilla GAN on the ring (networks of the alpha-GAN paper, narrower in quick).
     "toolkit": {
-        "quick": dict(data="ring", steps=3000, batch_size=128, g_width=128, d_width=128, depth=3, lr=1e-3,
-                      betas=(0.5, 0.999), eval_every=500, n_eval=5000, classifier_data="digits"),
-        "paper": dict(data="ring", steps=156_000, batch_size=128, g_width=400, d_width=200, depth=4, lr=1e-4,
-                      betas=(0.9, 0.999), eval_every=3900, n_eval=25_000, classifier_data="mnist"),
+        "shared": dict(data="ring", batch_size=128),
+        "quick": dict(steps=3000, g_width=128, d_width=128, depth=3, lr=1e-3, betas=(0.5, 0.999), eval_every=500,
+                      n_eval=5000, classifier_data="digits"),
+        "paper": dict(steps=156_000, g_width=400, d_width=200, depth=4, lr=1e-4, betas=(0.9, 0.999), eval_every=3900,
+                      n_eval=25_000, classifier_data="mnist"),
     },
     # Convex-duality WGAN (Sahiner et al. 2022). Toys and the GDA comparison: settings are ours (the
     # paper's toy settings were not available); ProCoGAN: the authors' CelebA code (k = 20, 30, 40, 100,
     # 175 at 4..64; baseline D widths 192/192/768/3072/3072, WGAN-GP, Adam 1e-3 (0, 0.99), batch 16,
     # 15,000 iterations per scale). quick: embedded digits and LFW faces, a few hundred GDA steps per stage.
+    # toy: the 2-D Gaussian toys; cmp: the convex program against GDA; gda: the GDA baseline (stage: per
+    # ProCoGAN scale).
     "convex_wgan": {
-        "quick": dict(toy_n=24, toy_nf=12, toy_steps=1500, cmp_n=200, cmp_d=4, gda_steps=2000, gda_eval_every=100,
-                      gda_lr=1e-2, beta_fractions=(0.05, 0.2, 0.5, 0.9), n_images=None, n_samples=1000,
+        "shared": dict(toy=dict(n=24, nf=12), gda=dict(lr=1e-2, stage=dict(lr=1e-3, betas=(0.0, 0.99))),
+                       beta_fractions=(0.05, 0.2, 0.5, 0.9), n_samples=1000),
+        "quick": dict(toy=dict(steps=1500), cmp=dict(n=200, d=4),
+                      gda=dict(steps=2000, eval_every=100, stage=dict(steps=300, batch_size=64)), n_images=None,
                       procogan=(
                           dict(data="digits", resolutions=(2, 4, 8), ks=(3, 10, 24), noise_dim=16,
                                gda_widths=(16, 32, 64), feature="classifier"),
                           dict(data="faces", resolutions=(7, 13, 25), ks=(5, 12, 30), noise_dim=18,
-                               gda_widths=(49, 169, 625), feature="pixels")),
-                      gda_stage_steps=300, gda_batch_size=64, gda_stage_lr=1e-3, gda_betas=(0.0, 0.99)),
-        "paper": dict(toy_n=24, toy_nf=12, toy_steps=20_000, cmp_n=2000, cmp_d=16, gda_steps=50_000,
-                      gda_eval_every=500, gda_lr=1e-2, beta_fractions=(0.05, 0.2, 0.5, 0.9), n_images=50_000,
-                      n_samples=1000,
+                               gda_widths=(49, 169, 625), feature="pixels"))),
+        "paper": dict(toy=dict(steps=20_000), cmp=dict(n=2000, d=16),
+                      gda=dict(steps=50_000, eval_every=500, stage=dict(steps=15_000, batch_size=16)), n_images=50_000,
                       procogan=(
                           dict(data="celeba", resolutions=(4, 8, 16, 32, 64), ks=(20, 30, 40, 100, 175),
-                               noise_dim=75, gda_widths=(192, 192, 768, 3072, 3072), feature="pixels"),),
-                      gda_stage_steps=15_000, gda_batch_size=16, gda_stage_lr=1e-3, gda_betas=(0.0, 0.99)),
+                               noise_dim=75, gda_widths=(192, 192, 768, 3072, 3072), feature="pixels"),)),
     },
     # DO-GAN (Aung et al. 2022). The paper's settings were not available; paper = RandGAN-like scale
     # (cap 10, long oracles) on MNIST / CIFAR-10 / CelebA; quick = a few short oracles on ring and digits.
     "double_oracle": {
-        "quick": dict(ring_width=128, ring_depth=3, ring_init_steps=1500, ring_iterations=4, ring_oracle_steps=200,
-                      ring_cap=4, ablation_caps=(2, None), ewc_lambda=10.0, batch_size=128, lr=1e-3,
-                      betas=(0.5, 0.999), eps=1e-3, n_payoff=512, fisher_batches=4, n_eval=5000,
-                      image_data=("digits",), data_root=None, image_width=16, image_latent=16,
-                      image_init_steps=200, image_iterations=3, image_oracle_steps=80, image_batch_size=64,
-                      image_cap=4, base_gans=("vanilla", "dcgan", "sngan", "stacked"), n_fid=1000,
-                      matrix_size=200),
-        "paper": dict(ring_width=256, ring_depth=3, ring_init_steps=5000, ring_iterations=20, ring_oracle_steps=2000,
-                      ring_cap=10, ablation_caps=(3, 5, None), ewc_lambda=10.0, batch_size=128, lr=1e-4,
-                      betas=(0.5, 0.999), eps=1e-3, n_payoff=4096, fisher_batches=32, n_eval=25_000,
-                      image_data=("mnist", "cifar10", "celeba"), data_root=None, image_width=64, image_latent=100,
-                      image_init_steps=5000, image_iterations=20, image_oracle_steps=2000, image_batch_size=64,
-                      image_cap=10, base_gans=("vanilla", "dcgan", "sngan", "stacked"), n_fid=10_000,
-                      matrix_size=1000),
+        "shared": dict(ring=dict(depth=3), ewc_lambda=10.0, batch_size=128, betas=(0.5, 0.999), eps=1e-3,
+                       image=dict(batch_size=64), data_root=None, base_gans=("vanilla", "dcgan", "sngan", "stacked")),
+        "quick": dict(ring=dict(width=128, init_steps=1500, iterations=4, oracle_steps=200, cap=4),
+                      ablation_caps=(2, None), lr=1e-3, n_payoff=512, fisher_batches=4, n_eval=5000,
+                      image=dict(data=("digits",), width=16, latent=16, init_steps=200, iterations=3, oracle_steps=80,
+                                 cap=4),
+                      n_fid=1000, matrix_size=200),
+        "paper": dict(ring=dict(width=256, init_steps=5000, iterations=20, oracle_steps=2000, cap=10),
+                      ablation_caps=(3, 5, None), lr=1e-4, n_payoff=4096, fisher_batches=32, n_eval=25_000,
+                      image=dict(data=("mnist", "cifar10", "celeba"), width=64, latent=100, init_steps=5000,
+                                 iterations=20, oracle_steps=2000, cap=10),
+                      n_fid=10_000, matrix_size=1000),
     },
     # (alpha_D, alpha_G)-GANs (Welfert et al., ISIT23 / JSAIT24). paper = ISIT23 Sec. III-A / App. E-B
     # (ring: 200 seeds, 400 epochs of 390 batches, G 4x400, D 4x200, Adam 1e-4) and the repo's image
     # settings (Celeb-A 64x64, LSUN Classroom, DCGAN width 64, 150 epochs). quick = narrower nets, a
     # larger step, far fewer steps and seeds, a subset of each grid, digits instead of real photographs.
+    # Grids of (alpha_D, alpha_G): fig2b = Fig. 2b (alpha_G = 1), sat = saturating, ns = non-saturating.
     "alpha_gan": {
-        "quick": dict(ring_g_width=64, ring_d_width=64, ring_depth=3, ring_lr=2e-3, ring_betas=(0.5, 0.999),
-                      ring_steps=1200, ring_seeds=4, ring_batch_size=128, ring_n_eval=5000, p_min=1e-7,
-                      cells_per_run=None, fig2b_alpha_d=(0.3, 0.5, 0.7, 1.0),
-                      sat_alpha_g=(1.2,), sat_alpha_d=(0.5, 1.0), ns_alpha_g=(1.0, 1.2), ns_alpha_d=(0.5, 1.0),
-                      image_data=("digits",), data_root=None, image_width=16, image_latent=32, image_steps=200,
-                      image_batch_size=64, image_lrs=(5e-4, 5e-3), image_alpha_d=(0.6, 1.0),
-                      image_betas=(0.9, 0.99), n_fid=1000, n_fid_ref=None),
-        "paper": dict(ring_g_width=400, ring_d_width=200, ring_depth=4, ring_lr=1e-4, ring_betas=(0.9, 0.999),
-                      ring_steps=156_000,
-                      ring_seeds=200, ring_batch_size=128, ring_n_eval=25_000, p_min=1e-7, cells_per_run=1,
-                      fig2b_alpha_d=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
-                      sat_alpha_g=(0.9, 1.0, 1.1, 1.2), sat_alpha_d=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
-                      ns_alpha_g=(0.8, 0.9, 1.0, 1.1, 1.2, 1.3), ns_alpha_d=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2),
-                      image_data=("celeba", "lsun_classroom"), data_root=None, image_width=64, image_latent=100,
-                      image_steps=152_000, image_batch_size=128, image_lrs=(1e-4, 2e-4, 5e-4, 6e-4, 7e-4, 8e-4, 9e-4, 1e-3),
-                      image_alpha_d=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), image_betas=(0.9, 0.99), n_fid=10_000,
-                      n_fid_ref=50_000),
+        "shared": dict(ring=dict(batch_size=128), p_min=1e-7, data_root=None, image=dict(betas=(0.9, 0.99))),
+        "quick": dict(ring=dict(g_width=64, d_width=64, depth=3, lr=2e-3, betas=(0.5, 0.999), steps=1200, seeds=4,
+                                n_eval=5000),
+                      cells_per_run=None, fig2b=dict(alpha_d=(0.3, 0.5, 0.7, 1.0)),
+                      sat=dict(alpha_g=(1.2,), alpha_d=(0.5, 1.0)), ns=dict(alpha_g=(1.0, 1.2), alpha_d=(0.5, 1.0)),
+                      image=dict(data=("digits",), width=16, latent=32, steps=200, batch_size=64, lrs=(5e-4, 5e-3),
+                                 alpha_d=(0.6, 1.0)),
+                      n_fid=1000, n_fid_ref=None),
+        "paper": dict(ring=dict(g_width=400, d_width=200, depth=4, lr=1e-4, betas=(0.9, 0.999), steps=156_000,
+                                seeds=200, n_eval=25_000),
+                      cells_per_run=1, fig2b=dict(alpha_d=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)),
+                      sat=dict(alpha_g=(0.9, 1.0, 1.1, 1.2), alpha_d=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)),
+                      ns=dict(alpha_g=(0.8, 0.9, 1.0, 1.1, 1.2, 1.3), alpha_d=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2)),
+                      image=dict(data=("celeba", "lsun_classroom"), width=64, latent=100, steps=152_000, batch_size=128,
+                                 lrs=(1e-4, 2e-4, 5e-4, 6e-4, 7e-4, 8e-4, 9e-4, 1e-3),
+                                 alpha_d=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)),
+                      n_fid=10_000, n_fid_ref=50_000),
     },
     # Cooperate or compete (Babu et al., arXiv 2207.02192): only the abstract is known, so both profiles
     # are ours. paper = the alpha-GAN ring networks over 50 seeds and DCGAN (width 64) on MNIST, CIFAR-10
@@ -109,70 +166,148 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     # training, measured once by benchmarks/bench_repeated_game.py (ring ensemble, digits DCGAN; idle machine,
     # 2026-11-26, best of 3 interleaved runs).
     "repeated_game": {
-        "quick": dict(ring_seeds=8, ring_width=64, ring_depth=2, ring_steps=1200, ring_batch_size=128, ring_lr=1e-3,
-                      ring_eval_every=200, ring_n_eval=1000, image_data=("digits",), data_root=None, image_width=16,
-                      image_latent=16, image_steps=600, image_batch_size=64, image_lr=1e-3, image_eval_every=150,
-                      n_fid=1000, betas=(0.5, 0.999), max_time_factor=1.5,
-                      time_per_batch={"ring": {"simultaneous": 1.0, "alternating": 0.98, "cooperative": 1.14},
-                                      "image": {"simultaneous": 1.0, "alternating": 1.17, "cooperative": 0.91}}),
-        "paper": dict(ring_seeds=50, ring_width=400, ring_depth=4, ring_steps=50_000, ring_batch_size=128, ring_lr=1e-4,
-                      ring_eval_every=2500, ring_n_eval=25_000, image_data=("mnist", "cifar10", "celeba"), data_root=None,
-                      image_width=64, image_latent=100, image_steps=50_000, image_batch_size=128, image_lr=2e-4,
-                      image_eval_every=2500, n_fid=10_000, betas=(0.5, 0.999), max_time_factor=1.5,
-                      time_per_batch={"ring": {"simultaneous": 1.0, "alternating": 1.0, "cooperative": 1.0},
-                                      "image": {"simultaneous": 1.0, "alternating": 1.0, "cooperative": 1.0}}),
+        "shared": dict(ring=dict(batch_size=128), data_root=None, betas=(0.5, 0.999), max_time_factor=1.5,
+                       time_per_batch={"ring": {"simultaneous": 1.0}, "image": {"simultaneous": 1.0}}),
+        "quick": dict(ring=dict(seeds=8, width=64, depth=2, steps=1200, lr=1e-3, eval_every=200, n_eval=1000),
+                      image=dict(data=("digits",), width=16, latent=16, steps=600, batch_size=64, lr=1e-3,
+                                 eval_every=150),
+                      n_fid=1000,
+                      time_per_batch={"ring": {"alternating": 0.98, "cooperative": 1.14},
+                                      "image": {"alternating": 1.17, "cooperative": 0.91}}),
+        "paper": dict(ring=dict(seeds=50, width=400, depth=4, steps=50_000, lr=1e-4, eval_every=2500, n_eval=25_000),
+                      image=dict(data=("mnist", "cifar10", "celeba"), width=64, latent=100, steps=50_000,
+                                 batch_size=128, lr=2e-4, eval_every=2500),
+                      n_fid=10_000,
+                      time_per_batch={"ring": {"alternating": 1.0, "cooperative": 1.0},
+                                      "image": {"alternating": 1.0, "cooperative": 1.0}}),
     },
     # SRFB (Franci & Grammatico, arXiv 2010.10013): the toy games are the same in both profiles (they are
     # cheap); the image setting is ours (the paper's is unknown), after Gidel et al. 2019: WGAN with weight
     # clipping, DCGAN networks, equal budgets of gradient evaluations. quick = digits, width 16, short runs.
+    # det: deterministic monotone games; stoch: stochastic ones; grow / fixed: the growing- and fixed-batch
+    # regimes on the 1-D WGAN; nbhd: the neighbourhood (step size x batch) sweep; sens: the (delta, step
+    # size) sensitivity grid.
     "srfb": {
-        "quick": dict(delta=0.618, det_n=10, det_steps=500,
-                      det_lr=dict(GDA=0.1, EG=0.8, OGDA=0.4, Popov=0.4, SRFB=0.8, Adam=0.05),
-                      stoch_d=10, stoch_steps=2000, stoch_batch=8,
-                      stoch_lr=dict(GDA=0.3, EG=0.3, OGDA=0.3, Popov=0.3, SRFB=0.3, Adam=0.01),
-                      grow_steps=600, grow_a=3.0, grow_lr=0.5, fixed_batch=1, fixed_lr=0.1, regime_steps=3000,
-                      nbhd_lrs=(0.1, 0.2, 0.4, 0.8), nbhd_batches=(1, 4, 16, 64), nbhd_steps=3000,
-                      sens_deltas=(0.5, 0.618, 0.7, 0.8, 0.9, 0.99), sens_lrs=(0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6),
-                      sens_steps=1000, image_data=("digits",), data_root=None, image_width=16, image_latent=32,
-                      image_batch_size=64, clip=0.01, image_budget=600, image_eval_every=100, n_fd=1000,
-                      image_lr=dict(SRFB=3.0, EG=1.0, Adam=2e-4), image_delta=0.618),
-        "paper": dict(delta=0.618, det_n=10, det_steps=500,
-                      det_lr=dict(GDA=0.1, EG=0.8, OGDA=0.4, Popov=0.4, SRFB=0.8, Adam=0.05),
-                      stoch_d=10, stoch_steps=2000, stoch_batch=8,
-                      stoch_lr=dict(GDA=0.3, EG=0.3, OGDA=0.3, Popov=0.3, SRFB=0.3, Adam=0.01),
-                      grow_steps=600, grow_a=3.0, grow_lr=0.5, fixed_batch=1, fixed_lr=0.1, regime_steps=3000,
-                      nbhd_lrs=(0.1, 0.2, 0.4, 0.8), nbhd_batches=(1, 4, 16, 64), nbhd_steps=3000,
-                      sens_deltas=(0.5, 0.618, 0.7, 0.8, 0.9, 0.99), sens_lrs=(0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6),
-                      sens_steps=1000, image_data=("mnist", "cifar10"), data_root=None, image_width=64,
-                      image_latent=100, image_batch_size=64, clip=0.01, image_budget=200_000,
-                      image_eval_every=10_000, n_fd=10_000,
-                      image_lr=dict(SRFB=3.0, EG=1.0, Adam=2e-4), image_delta=0.618),
+        "shared": dict(delta=0.618,
+                       det=dict(n=10, steps=500, lr=dict(GDA=0.1, EG=0.8, OGDA=0.4, Popov=0.4, SRFB=0.8, Adam=0.05)),
+                       stoch=dict(d=10, steps=2000, batch=8,
+                                  lr=dict(GDA=0.3, EG=0.3, OGDA=0.3, Popov=0.3, SRFB=0.3, Adam=0.01)),
+                       grow=dict(steps=600, a=3.0, lr=0.5), fixed=dict(batch=1, lr=0.1, steps=3000),
+                       nbhd=dict(lrs=(0.1, 0.2, 0.4, 0.8), batches=(1, 4, 16, 64), steps=3000),
+                       sens=dict(deltas=(0.5, 0.618, 0.7, 0.8, 0.9, 0.99), lrs=(0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6),
+                                 steps=1000),
+                       data_root=None, clip=0.01,
+                       image=dict(batch_size=64, lr=dict(SRFB=3.0, EG=1.0, Adam=2e-4), delta=0.618)),
+        "quick": dict(image=dict(data=("digits",), width=16, latent=32, budget=600, eval_every=100), n_fd=1000),
+        "paper": dict(image=dict(data=("mnist", "cifar10"), width=64, latent=100, budget=200_000, eval_every=10_000),
+                      n_fd=10_000),
     },
 }
 
 
-def get(chapter: str, profile: str, overrides: dict[str, Any] | None = None) -> Settings:
-    """Settings of ``chapter`` in ``profile``, with ``overrides`` (a dict of settings of that profile,
-    e.g. ``{"ring_seeds": 32}`` for a longer stored run) replacing the profile's values. Unknown
-    chapter, profile or setting names raise ValueError listing the known ones."""
+def get(chapter: str, profile: str, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Settings of ``chapter`` in ``profile``: the chapter's ``shared`` settings with the profile's merged
+    over them (a group key by key), then ``overrides`` (a dict of settings, a group as a nested dict, e.g.
+    ``{"ring": {"seeds": 32}}`` for a longer stored run) merged the same way. Returns a fresh read-only
+    :class:`Settings`. Unknown chapter, profile or setting names raise ValueError listing the known ones;
+    a value of the wrong type (module docstring) raises ValueError naming the setting, the value and the
+    expected type."""
     if chapter not in CHAPTERS:
         raise ValueError(f"Unknown chapter {chapter!r}. Known chapters: {', '.join(CHAPTERS)}.")
     if profile not in PROFILES:
         raise ValueError(f"Unknown profile {profile!r}. Known profiles: {', '.join(PROFILES)}.")
-    settings = CHAPTERS[chapter][profile]
-    unknown = sorted(set(overrides or {}) - set(settings))
-    if unknown:
-        raise ValueError(f"Unknown setting(s) {', '.join(unknown)} for chapter {chapter!r}. "
-                         f"Its settings are: {', '.join(settings)}.")
-    return Settings({**settings, **(overrides or {})})
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ValueError(f"overrides must be a dict of settings, e.g. {{'steps': 500}}; got "
+                         f"{type(overrides).__name__} {overrides!r}.")
+    table = CHAPTERS[chapter]
+    resolved = {p: _over(table["shared"], table[p]) for p in PROFILES}
+    return Settings(_merged(chapter, "", resolved[profile], list(resolved.values()), overrides or {}))
+
+
+def _over(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` put in; a group (a dict in both) merges key by key, recursively."""
+    merged = dict(base)
+    for key, value in changes.items():
+        both_groups = isinstance(value, Mapping) and isinstance(base.get(key), Mapping)
+        merged[key] = _over(base[key], value) if both_groups else value
+    return merged
+
+
+def _merged(chapter: str, where: str, default: Mapping[str, Any], examples: list[Mapping[str, Any]],
+            value: Mapping[str, Any]) -> dict[str, Any]:
+    """The group ``default`` with the entries of ``value`` checked and put in; ``examples`` are the
+    group in every profile (they define the names and types allowed)."""
+    names = list(dict.fromkeys(k for e in examples for k in e))
+    unknown = sorted(set(value) - set(names))
+    if unknown:  # list the names, a group with its own: ring.{seeds, steps}
+        groups = {k: dict.fromkeys(n for e in examples for n in e[k]) for k in names
+                  if all(isinstance(e.get(k), Mapping) for e in examples)}
+        listed = ", ".join(f"{where}{k}.{{{', '.join(groups[k])}}}" if k in groups else where + k for k in names)
+        nested = (f" A group's settings go in a nested dict: {{{next(iter(groups))!r}: {{...}}}}."
+                  if groups and not where else "")
+        raise ValueError(f"Unknown setting(s) {', '.join(where + k for k in unknown)} for chapter {chapter!r}. "
+                         f"Its settings are: {listed}.{nested}")
+    missing = [k for k in names if k not in value and k not in default]
+    if missing:  # only a group replaced whole (an item of a tuple of groups) can lack names
+        raise ValueError(f"Setting {where[:-1]} of chapter {chapter!r} lacks {', '.join(missing)}: give all of "
+                         f"{', '.join(names)}.")
+    merged = dict(default)
+    for key, new in value.items():
+        merged[key] = _checked(chapter, where + key, default.get(key), [e[key] for e in examples if key in e], new)
+    return merged
+
+
+def _checked(chapter: str, where: str, default: Any, examples: list[Any], value: Any) -> Any:
+    """``value`` for the setting ``where`` if it has a type the setting has in ``examples`` (its values
+    in every profile, or every item of its tuples); a dict merges with ``default``."""
+    kinds = {type(e) for e in examples}
+    name = where.rsplit(".", 1)[-1]
+    if kinds == {type(None)} and name in OPTIONAL:
+        kinds.add(OPTIONAL[name])
+    if isinstance(value, bool):  # a subclass of int, but never a count or a size here
+        if bool in kinds:
+            return value
+    elif value is None:
+        if type(None) in kinds:
+            return None
+    elif isinstance(value, int) and int in kinds:
+        counts = sorted({e for e in examples if type(e) is int})
+        if value < 0 and counts[0] >= 0:
+            raise ValueError(f"Setting {where} of chapter {chapter!r}: got {value!r}; it counts something "
+                             f"(its profiles give {', '.join(map(str, counts))}) and must be >= 0.")
+        return value
+    elif isinstance(value, (int, float)) and float in kinds:
+        return float(value)
+    elif isinstance(value, str) and str in kinds:
+        return value
+    elif isinstance(value, (list, tuple)) and tuple in kinds:
+        items = [item for e in examples if isinstance(e, tuple) for item in e]
+        return tuple(_checked(chapter, f"{where}[{i}]", None, items, item) if items else item
+                     for i, item in enumerate(value))
+    elif isinstance(value, Mapping) and dict in kinds:
+        groups = [e for e in examples if isinstance(e, Mapping)]
+        return _merged(chapter, where + ".", default if isinstance(default, Mapping) else {}, groups, value)
+    expected = " or ".join(sorted(_TYPE_NAMES.get(k, k.__name__) for k in kinds))
+    raise ValueError(f"Setting {where} of chapter {chapter!r}: got {value!r} ({type(value).__name__}); "
+                     f"expected {expected}.")
+
+
+_TYPE_NAMES = {type(None): "None", tuple: "a list", dict: "a dict"}
 
 
 def describe(chapter: str, profile: str, device: torch.device | str, data: str,
              overrides: dict[str, Any] | None = None) -> str:
-    """The line every chapter prints first: which profile (and overridden settings), device and data
-    produced its results."""
-    from . import __version__
-
-    changed = "".join(f" {k}={v!r}" for k, v in sorted((overrides or {}).items()))
+    """The line every chapter prints first: which profile (and overridden settings, a group's as
+    ``ring.seeds=32``), device and data produced its results."""
+    changed = "".join(f" {k}={v!r}" for k, v in sorted(_dotted(overrides or {}).items()))
     return (f"gancore {__version__} | chapter {chapter} | profile {profile}{' with' + changed if changed else ''} | "
             f"device {device} | data {data} | torch {torch.__version__.split('+')[0]} | python {platform.python_version()}")
+
+
+def _dotted(settings: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """``settings`` with every group flattened into dotted names: ``{"ring": {"seeds": 32}}`` ->
+    ``{"ring.seeds": 32}``."""
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        flat |= _dotted(value, f"{where}{key}.") if isinstance(value, Mapping) else {where + key: value}
+    return flat

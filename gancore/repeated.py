@@ -30,21 +30,23 @@ decisions) and an ensemble of K seeds (``(K,)`` losses, ``(K,)`` bool decisions;
 freezes the members whose entry is False). Every batch's case and decisions are recorded
 (:meth:`Cooperative.history`) and kept in :meth:`Cooperative.state_dict`, so a resumed run continues
 the same record.
+
+:func:`cooperative` ``(loss, **options)`` gives a chapter the policy and the loss to train with in one
+call; pass both to :func:`gancore.train.fit` (``policy=``, ``loss=``). ``gancore.train`` never imports
+this module: a who-updates policy is an object handed to ``fit``.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from . import ensemble, metrics
 from .losses import GANLoss
 
-__all__ = ["Cooperative", "CASES", "MEASURES", "TIE_RULES", "batches_to_target", "equal_time_steps",
-           "ring_evaluator", "per_member"]
+__all__ = ["Cooperative", "cooperative", "CASES", "MEASURES", "TIE_RULES"]
 
 CASES = ("first", "D weaker", "G weaker", "both better", "both worse")
 MEASURES = ("loss", "ema", "accuracy")
@@ -57,7 +59,8 @@ class Cooperative:
     """The cooperative repeated-game policy for :func:`gancore.train.fit` (see the module docstring).
 
     ``Cooperative(measure="loss", both_better="none", both_worse="both", beta=0.9)``; pass it as
-    ``policy=`` to ``fit``. With ``measure="accuracy"`` pass ``loss=policy.watch(loss)`` too.
+    ``policy=`` to ``fit``. With ``measure="accuracy"`` pass ``loss=policy.watch(loss)`` too, or get
+    both at once from :func:`cooperative`.
     """
 
     name = "cooperative"
@@ -81,6 +84,12 @@ class Cooperative:
         self._steps: list[int] = []
         self._records: list[np.ndarray] = []  # per batch: (3, ...) int8 rows case, update_D, update_G
         self._table = np.array([self._rule(*map(bool, bits)) for bits in np.ndindex(2, 2, 2, 2)], dtype=np.int8).T
+
+    @property
+    def options(self) -> dict:
+        """The options that define the rule (recorded in a training checkpoint)."""
+        return {"measure": self.measure, "both_better": self.both_better, "both_worse": self.both_worse,
+                "beta": self.beta}
 
     # ------------------------------------------------------------------ the measure
     def watch(self, loss: GANLoss) -> GANLoss:
@@ -166,20 +175,27 @@ class Cooperative:
         return pd.concat([share, pd.Series({"D stepped": h.update_D.mean(), "G stepped": h.update_G.mean()})])
 
     def state_dict(self) -> dict:
-        return {"measure": self.measure, "both_better": self.both_better, "both_worse": self.both_worse,
-                "beta": self.beta, "previous": _tensor(self._previous), "ema": _tensor(self._ema),
+        return {**self.options, "previous": _tensor(self._previous), "ema": _tensor(self._ema),
                 "steps": list(self._steps), "records": torch.from_numpy(np.stack(self._records)) if self._records else None}
 
     def load_state_dict(self, state: dict) -> None:
-        mine = (self.measure, self.both_better, self.both_worse, self.beta)
-        theirs = (state["measure"], state["both_better"], state["both_worse"], state["beta"])
+        mine = tuple(self.options.values())
+        theirs = tuple(state[k] for k in self.options)
         if mine != theirs:
             raise ValueError(f"Policy state of Cooperative{theirs} cannot be loaded into Cooperative{mine} "
                              "(measure, both_better, both_worse, beta).")
         self._previous, self._ema = _array(state["previous"]), _array(state["ema"])
         self._steps = list(state["steps"])
-        self._records = list(state["records"].numpy()) if state["records"] is not None else []
+        self._records = list(state["records"].cpu().numpy()) if state["records"] is not None else []
         self._logits = None
+
+
+def cooperative(loss: GANLoss, **options: Any) -> tuple[Cooperative, GANLoss]:
+    """The cooperative policy ``Cooperative(**options)`` and the loss to train with: ``loss`` watched
+    by the policy when ``measure="accuracy"`` (it reads D's logits), else ``loss`` itself. Use as
+    ``policy, loss = cooperative(loss, measure="accuracy"); fit(..., policy=policy, loss=loss)``."""
+    policy = Cooperative(**options)
+    return policy, policy.watch(loss) if policy.measure == "accuracy" else loss
 
 
 def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
@@ -187,40 +203,4 @@ def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
 
 
 def _array(t: torch.Tensor | None) -> np.ndarray | None:
-    return None if t is None else t.numpy().copy()
-
-
-def batches_to_target(steps: Sequence[int], quality: Sequence[float], target: float,
-                      higher_is_better: bool = True) -> float:
-    """The first evaluated step at which ``quality`` reaches ``target`` (>= target, or <= when lower
-    is better); ``nan`` when it never does."""
-    q = np.asarray(quality, dtype=float)
-    hit = q >= target if higher_is_better else q <= target
-    return float(np.asarray(steps)[hit.argmax()]) if hit.any() else float("nan")
-
-
-def equal_time_steps(steps: int, time_per_batch: dict[str, float], method: str,
-                     reference: str = "simultaneous") -> int:
-    """Batches ``method`` gets in the wall-clock time ``reference`` needs for ``steps`` batches,
-    ``floor(steps * t_reference / t_method)``, from per-batch times measured once (not this run's)."""
-    return int(steps * time_per_batch[reference] / time_per_batch[method])
-
-
-def ring_evaluator(means: torch.Tensor, sigma: float, n: int, latent_dim: int, seed: int = 0):
-    """``evaluate(step, G, D)`` for an ensemble run: the ring metrics of ``n`` samples per member
-    (fixed noise ``seed``), as per-member lists (see :func:`per_member`)."""
-
-    def evaluate(step, G, D) -> dict:
-        m = metrics.ring_metrics(ensemble.sample(G, n, latent_dim, seed), means, sigma)
-        return {k: v.float().cpu().tolist() for k, v in m.items()}
-
-    return evaluate
-
-
-def per_member(evals: pd.DataFrame) -> pd.DataFrame:
-    """The evaluation log of an ensemble run (per-member lists in each row) in long form: one row
-    per step and member."""
-    columns = [c for c in evals.columns if c not in ("step", "grad_evals", "seconds")]
-    long = evals.explode(columns)
-    long.insert(1, "member", long.groupby("step").cumcount())
-    return long.astype({c: float for c in columns}).reset_index(drop=True)
+    return None if t is None else t.cpu().numpy().copy()

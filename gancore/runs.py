@@ -1,31 +1,56 @@
 """Executing chapters, and stored runs.
 
-``python -m gancore.runs execute NAME [--profile quick] [--device auto] [--seed S] [--store]`` turns
-``book/NAME.md`` (jupytext MyST) into a notebook and executes it with papermill, parameters
-injected. Without ``--store`` the executed notebook replaces ``book/executed/NAME.ipynb`` (what the
-book renders and nbval checks). With ``--store`` it goes to ``results/NAME/<run>/`` together with the
-result tables the chapter recorded with :func:`record` and a ``run.json`` (papermill parameters, git
-commit, device, library versions, wall time, date): longer runs (more seeds, the ``paper`` profile on
-a GPU) are kept there, and chapters show them with :func:`stored`, always labelled.
+``python -m gancore.runs execute NAME [--profile quick] [--device auto] [--seed S] [--store]
+[--overrides JSON] [-p NAME VALUE ...]`` turns ``book/NAME.md`` (jupytext MyST) into a notebook and
+executes it with papermill, parameters injected. ``NAME`` must be a chapter of the book (a
+``book/executed/NAME`` entry of ``_toc.yml``); ``--overrides`` is a JSON object of the chapter's
+profile settings to change (checked by :func:`gancore.profiles.get`), ``-p`` sets any other
+parameter of the chapter's ``parameters`` cell. Everything that can be checked without a kernel
+(chapter, profile, overrides, parameter names) is checked before one starts (:func:`check`).
+
+The notebook is executed into a scratch folder of its own under ``_build/notebooks/`` and put in
+place only when it ran to the end, so a failed run never touches what is already there (the failed
+notebook stays in the scratch folder, and the error says where). Without ``--store`` the executed
+notebook then replaces ``book/executed/NAME.ipynb`` (what the book renders and nbval checks) in one
+atomic rename. With ``--store`` the run is built in a hidden temporary folder in ``results/NAME/``
+(the executed notebook, the result tables the chapter recorded with :func:`record`, and a
+``run.json``: papermill parameters, git commit, device, library versions, wall time, date) and
+renamed whole to ``results/NAME/<date>-<time>-<profile>`` (``-2``, ``-3``... when two runs start in
+the same second): longer runs (more seeds, the ``paper`` profile on a GPU) are kept there, and
+chapters show them with :func:`stored`, always labelled. A failed stored run leaves nothing in
+``results/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import errno
+import importlib.metadata
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import torch
 
-__all__ = ["execute", "record", "stored", "RUN_DIR_ENV"]
+from . import profiles, storage
+
+__all__ = ["execute", "check", "chapters", "record", "stored", "RUN_DIR_ENV"]
 
 RUN_DIR_ENV = "GANCORE_RUN_DIR"
+
+# parameters of every chapter's parameters cell that have their own argument
+_OWN_ARGUMENTS = {"profile": "--profile", "device": "--device", "seed": "--seed", "overrides": "--overrides"}
 
 
 def _top() -> Path:
@@ -37,25 +62,39 @@ def _top() -> Path:
     raise FileNotFoundError(f"No _toc.yml in {here} or above: run this from inside the compendium.")
 
 
+def chapters(top: str | os.PathLike | None = None) -> list[str]:
+    """The book's chapters: the ``file: book/executed/NAME`` entries of ``_toc.yml``, in its order
+    (the Makefile reads the same entries)."""
+    toc = Path(top if top is not None else _top()) / "_toc.yml"
+    return re.findall(r"^\s*(?:-\s*)?file:\s*book/executed/(\S+?)\s*$", toc.read_text(), flags=re.MULTILINE)
+
+
 def record(name: str, table: pd.DataFrame) -> Path | None:
-    """Save a result table as ``NAME.csv`` in the stored run being executed (``$GANCORE_RUN_DIR``);
-    outside a stored run this does nothing and returns None."""
+    """Save a result table as ``NAME.csv`` (atomically) in the stored run being executed
+    (``$GANCORE_RUN_DIR``); outside a stored run this does nothing and returns None."""
     folder = os.environ.get(RUN_DIR_ENV)
     if not folder:
         return None
-    path = Path(folder) / f"{name}.csv"
-    table.to_csv(path, index=False)
-    return path
+    if not name or Path(name).name != name:
+        raise ValueError(f"Invalid table name {name!r}: use a plain file name without folders, e.g. 'ring'.")
+    return storage.write_csv(Path(folder) / f"{name}.csv", table)
 
 
 def stored(chapter: str, root: str | os.PathLike | None = None) -> list[tuple[dict, dict[str, pd.DataFrame]]]:
     """All stored runs of ``chapter``: a list of ``(run.json contents, {table name: DataFrame})``,
-    oldest first. ``root`` defaults to ``results/`` at the compendium's top."""
+    oldest first. ``root`` defaults to ``results/`` at the compendium's top. Runs still being built
+    (hidden folders) are not listed. A ``run.json`` or table that cannot be read (stored runs are
+    written whole, so it was damaged afterwards) raises :class:`gancore.storage.CorruptFileError`
+    naming the file, rather than silently dropping a run the chapter claims to show."""
     base = Path(root) if root is not None else _top() / "results"
     runs = []
     for run_json in sorted((base / chapter).glob("*/run.json")):
-        meta = json.loads(run_json.read_text())
-        tables = {p.stem: pd.read_csv(p) for p in sorted(run_json.parent.glob("*.csv"))}
+        if run_json.parent.name.startswith("."):
+            continue
+        meta = storage.read_json(run_json)
+        if not isinstance(meta, dict):
+            raise storage.CorruptFileError(run_json, f"it holds a {type(meta).__name__}, not a JSON object")
+        tables = {p.stem: storage.read_csv(p) for p in sorted(run_json.parent.glob("*.csv"))}
         runs.append((meta, tables))
     return runs
 
@@ -71,79 +110,172 @@ def _git_commit(top: Path) -> str:
 
 
 def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
     names = ["torch", "torchvision", "numpy", "scipy", "cvxpy", "scikit-learn", "scikit-image", "gancore"]
-    return {n: md.version(n) for n in names} | {"python": platform.python_version()}
+    return {n: importlib.metadata.version(n) for n in names} | {"python": platform.python_version()}
+
+
+def check(name: str, profile: str = "quick", device: str = "auto", seed: int | None = None,
+          overrides: Mapping[str, Any] | None = None, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The papermill parameters of a run of chapter ``name``, after checking all that can be checked
+    without a kernel: ``name`` is a chapter of ``_toc.yml``, ``profile`` and ``overrides`` are valid for
+    it (:func:`gancore.profiles.get`), and every parameter is a name of the chapter's ``parameters``
+    cell. Raises ValueError saying what is wrong."""
+    return _prepared(_top(), name, profile, device, seed, overrides, parameters)[1]
+
+
+def _prepared(top: Path, name: str, profile: str, device: str, seed: int | None,
+              overrides: Mapping[str, Any] | None, parameters: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+    """:func:`check`, also returning the chapter's source as a notebook ready for papermill."""
+    # jupytext and papermill take seconds to import; chapters import this module for record/stored
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    known = chapters(top)
+    if name not in known:
+        raise ValueError(f"Unknown chapter {name!r}: the chapters are the book/executed/NAME entries of "
+                         f"{top / '_toc.yml'}: {', '.join(known)}.")
+    source = top / "book" / f"{name}.md"
+    if not source.exists():
+        raise ValueError(f"Chapter {name!r} is in {top / '_toc.yml'} but its source {source} is missing.")
+    profiles.get(name, profile, overrides)
+    for key in parameters or {}:
+        if key in _OWN_ARGUMENTS:
+            raise ValueError(f"Pass {key} as its own argument ({_OWN_ARGUMENTS[key]}, or execute(..., {key}=...)), "
+                             f"not as a parameter.")
+    injected = ({"profile": profile, "device": device} | ({"seed": seed} if seed is not None else {})
+                | ({"overrides": dict(overrides)} if overrides is not None else {}) | dict(parameters or {}))
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        raise ValueError(f"{source} has no cell tagged 'parameters' for papermill to inject into.")
+    names = [p.name for p in PythonTranslator.inspect(cells[0])]
+    unknown = [key for key in injected if key not in names]
+    if unknown:
+        raise ValueError(f"Chapter {name!r} has no parameter(s) {', '.join(unknown)}; its parameters cell "
+                         f"({source}) sets {', '.join(names)}.")
+    return notebook, injected
+
+
+def _publish(folder: Path, target: Path) -> Path:
+    """Rename ``folder`` to ``target`` (atomic), or to ``target-2``, ``target-3``... when a run with
+    that name exists already (a rename onto a folder that is not empty fails)."""
+    candidate, n = target, 1
+    while True:
+        try:
+            os.rename(folder, candidate)
+            return candidate
+        except OSError as e:
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+        n += 1
+        candidate = target.with_name(f"{target.name}-{n}")
 
 
 def execute(name: str, profile: str = "quick", device: str = "auto", seed: int | None = None,
-            store: bool = False, extra: dict | None = None, output: Path | None = None) -> Path:
-    """Execute chapter ``name`` with papermill (see the module docstring); returns the output path.
-    ``output`` sends the executed notebook elsewhere (benchmarks time a chapter without replacing it)."""
-    import jupytext
+            store: bool = False, overrides: Mapping[str, Any] | None = None,
+            parameters: Mapping[str, Any] | None = None, output: str | os.PathLike | None = None) -> Path:
+    """Execute chapter ``name`` with papermill (see the module docstring); returns the output path:
+    ``book/executed/NAME.ipynb``, or with ``store`` the stored run's folder's notebook. ``overrides``
+    are settings of the profile to change, ``parameters`` other names of the parameters cell.
+    ``output`` sends the executed notebook elsewhere (benchmarks time a chapter without replacing it).
+    Nothing is replaced or stored unless the whole notebook ran; ``$GANCORE_RUN_DIR`` is as before
+    afterwards."""
+    import jupytext  # see _prepared
     import papermill
-    import torch
 
+    if store and output is not None:
+        raise ValueError("A stored run's notebook goes to its results folder: give store or output, not both.")
     top = _top()
-    source = top / "book" / f"{name}.md"
-    if not source.exists():
-        known = sorted(p.stem for p in (top / "book").glob("*.md") if p.read_text().startswith("---\njupytext"))
-        raise ValueError(f"No chapter {name!r} ({source} is missing). Chapters: {', '.join(known)}.")
-    parameters = {"profile": profile, "device": device} | ({"seed": seed} if seed is not None else {}) | (extra or {})
-    notebook = jupytext.read(source)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    work = top / "_build" / "notebooks"
-    work.mkdir(parents=True, exist_ok=True)
-    unexecuted = work / f"{name}.ipynb"
-    jupytext.write(notebook, unexecuted)
+    notebook, injected = _prepared(top, name, profile, device, seed, overrides, parameters)
     started = _dt.datetime.now(_dt.timezone.utc)
+    stamp = f"{started:%Y%m%d-%H%M%S}-{profile}"
+    (top / "_build" / "notebooks").mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{name}-{stamp}-", dir=top / "_build" / "notebooks"))
+    unexecuted, executed = scratch / f"{name}.unexecuted.ipynb", scratch / f"{name}.ipynb"
+    jupytext.write(notebook, unexecuted)
+    run_dir = None
     if store:
-        run_dir = top / "results" / name / f"{started:%Y%m%d-%H%M%S}-{profile}"
-        run_dir.mkdir(parents=True)
-        os.environ[RUN_DIR_ENV] = str(run_dir)
-        output = run_dir / f"{name}.ipynb"
-    else:
-        os.environ.pop(RUN_DIR_ENV, None)
-        output = Path(output) if output is not None else top / "book" / "executed" / f"{name}.ipynb"
-        output.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    papermill.execute_notebook(str(unexecuted), str(output), parameters=parameters, cwd=str(top / "book"),
-                               kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=False)
-    seconds = time.perf_counter() - t0
-    timing = top / "_build" / "timings" / f"{name}-{profile}.json"
-    timing.parent.mkdir(parents=True, exist_ok=True)
-    timing.write_text(json.dumps({"chapter": name, "profile": profile, "seconds": seconds}))
-    if store:
-        meta = {"chapter": name, "parameters": parameters, "git_commit": _git_commit(top),
+        (top / "results" / name).mkdir(parents=True, exist_ok=True)
+        run_dir = Path(tempfile.mkdtemp(prefix=f".{stamp}-", suffix=".tmp", dir=top / "results" / name))
+    saved = os.environ.get(RUN_DIR_ENV)
+    try:
+        if run_dir is not None:
+            os.environ[RUN_DIR_ENV] = str(run_dir)
+        else:
+            os.environ.pop(RUN_DIR_ENV, None)
+        t0 = time.perf_counter()
+        papermill.execute_notebook(str(unexecuted), str(executed), parameters=injected, cwd=str(top / "book"),
+                                   kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=False)
+        seconds = time.perf_counter() - t0
+        if run_dir is not None:
+            storage.atomic_write(run_dir / f"{name}.ipynb", executed.read_bytes())
+            storage.write_json(run_dir / "run.json", {
+                "chapter": name, "parameters": injected, "git_commit": _git_commit(top),
                 "device": ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device,
                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                "versions": _versions(), "wall_seconds": round(seconds, 1), "date": started.isoformat(timespec="seconds")}
-        (output.parent / "run.json").write_text(json.dumps(meta, indent=2))
+                "versions": _versions(), "wall_seconds": round(seconds, 1),
+                "date": started.isoformat(timespec="seconds")})
+            output = _publish(run_dir, top / "results" / name / stamp) / f"{name}.ipynb"
+        else:
+            output = Path(output) if output is not None else top / "book" / "executed" / f"{name}.ipynb"
+            storage.atomic_write(output, executed.read_bytes())
+    except BaseException as error:
+        kept = f"the failed notebook is kept at {executed}" if executed.exists() else f"its input is {unexecuted}"
+        error.add_note(f"Chapter {name!r} did not run to the end, so nothing was replaced or stored; {kept}.")
+        raise
+    finally:
+        if saved is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = saved
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # gone already when the run was published
+    storage.write_json(top / "_build" / "timings" / f"{name}-{profile}.json",
+                       {"chapter": name, "profile": profile, "seconds": seconds})
+    shutil.rmtree(scratch)
     print(f"{name}: executed in {seconds:.0f} s -> {output}")
     return output
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """``--overrides``: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"overrides must be a JSON object, e.g. '{{\"steps\": 500}}'; got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gancore.runs", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("execute", help="execute one chapter with papermill")
-    ex.add_argument("name")
+    ex.add_argument("name", help="a chapter: a book/executed/NAME entry of _toc.yml")
     ex.add_argument("--profile", default="quick")
     ex.add_argument("--device", default="auto")
     ex.add_argument("--seed", type=int)
     ex.add_argument("--store", action="store_true", help="keep the run under results/NAME/<run>/ with run.json")
+    ex.add_argument("--overrides", type=_json_object, metavar="JSON",
+                    help="settings of the profile to change, a JSON object, e.g. '{\"steps\": 500}'")
     ex.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="any other parameter of the chapter's parameters cell (value parsed as JSON if it can be)")
     args = parser.parse_args(argv)
 
-    def parse(value: str):
+    def parse(value: str) -> Any:
         try:
             return json.loads(value)
         except json.JSONDecodeError:
             return value
 
-    execute(args.name, args.profile, args.device, args.seed, args.store, {k: parse(v) for k, v in args.parameter})
+    parameters = {k: parse(v) for k, v in args.parameter}
+    try:  # wrong arguments: a usage message, before any kernel starts
+        check(args.name, args.profile, args.device, args.seed, args.overrides, parameters)
+    except ValueError as e:
+        ex.error(str(e))
+    execute(args.name, args.profile, args.device, args.seed, args.store, args.overrides, parameters)
 
 
 if __name__ == "__main__":

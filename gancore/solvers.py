@@ -19,13 +19,15 @@ has a method ``extrapolation()``, and every solver class has ``grad_evals_per_st
 call it under ``torch.no_grad()`` on every parameter tensor of the group, after every move. It may be
 given per parameter group (``{"params": ..., "projection": ...}``), e.g. WGAN weight clipping on the
 critic only. A projection is part of the problem, not of the state: ``state_dict()`` leaves it out
-and ``load_state_dict()`` keeps the optimizer's own. All other state lives in ``self.state[p]``, so a
-``state_dict()`` round trip resumes bit for bit.
+and ``load_state_dict()`` keeps the optimizer's own; so does SRFB's ``foreach`` (how the step is
+computed, not what). All other state lives in ``self.state[p]``, so a ``state_dict()`` round trip
+resumes bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -91,18 +93,26 @@ def project_(params: nn.Module | Iterable[Tensor], projection: Projection) -> No
 
 # --------------------------------------------------------------------------- shared machinery
 
+def _is_real(value: Any) -> bool:
+    """A real number (int, float, numpy scalar), not a bool, a string or a tensor."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 class _GameOptimizer(Optimizer):
-    """Validates every parameter group and keeps projections out of ``state_dict()``."""
+    """Validates every parameter group and keeps the group settings that are not state (the
+    projection and those in ``_not_state``) out of ``state_dict()``."""
 
     grad_evals_per_step: int = 1
+    _not_state: tuple[str, ...] = ("projection",)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         self._check({**self.defaults, **param_group})
         super().add_param_group(param_group)
 
     def _check(self, group: dict[str, Any]) -> None:
-        if not group["lr"] > 0:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
+        lr = group["lr"]
+        if not (_is_real(lr) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"Invalid learning rate: lr={lr!r}; use a finite real number > 0 (e.g. lr=0.01).")
         projection = group["projection"]
         if projection is not None and not callable(projection):
             raise TypeError(f"Invalid projection: {projection!r}; give a callable that projects a tensor "
@@ -111,14 +121,15 @@ class _GameOptimizer(Optimizer):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         for group in state["param_groups"]:
-            group.pop("projection", None)
+            for key in self._not_state:
+                group.pop(key, None)
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        projections = [group["projection"] for group in self.param_groups]
+        own = [{key: group[key] for key in self._not_state} for group in self.param_groups]
         super().load_state_dict(state_dict)
-        for group, projection in zip(self.param_groups, projections):
-            group["projection"] = projection
+        for group, settings in zip(self.param_groups, own):
+            group.update(settings)
 
     @staticmethod
     def _project(p: Tensor, group: dict[str, Any]) -> None:
@@ -141,17 +152,33 @@ class SRFB(_GameOptimizer):
     :math:`\phi` is :math:`1/\delta`; the golden ratio gives :math:`\delta \approx 0.618`, and the
     deterministic step-size bound is :math:`\lambda \le 1/(2 \delta L)` for an :math:`L`-Lipschitz
     monotone :math:`F`. State: ``xbar`` per parameter.
+
+    ``foreach`` chooses how the step is computed, as in :mod:`torch.optim`: ``True`` runs three
+    multi-tensor kernels over the parameter group (``torch._foreach_lerp_`` for
+    :math:`\bar x`, then ``_foreach_copy_`` and ``_foreach_add_`` for :math:`x`: 8 parameter-sized
+    memory streams), ``False`` a loop over the tensors (a lerp, then the sum written straight into
+    :math:`x`: 6 streams, one kernel launch each per tensor); ``None`` (default) takes the
+    multi-tensor kernels when all parameters, gradients and states of the group are dense (strided)
+    tensors on one device. Both do the same arithmetic (:math:`\bar x + (1 - \delta)(x - \bar x)`,
+    then :math:`\bar x - \lambda \hat F`), so they give the same numbers (bit for bit on the CPU). The
+    ``projection``, if any, is applied to each parameter after the update.
     """
 
+    _not_state = ("projection", "foreach")
+
     def __init__(self, params: Iterable[Any], lr: float, delta: float,
-                 projection: Projection | None = None) -> None:
-        super().__init__(params, dict(lr=lr, delta=delta, projection=projection))
+                 projection: Projection | None = None, *, foreach: bool | None = None) -> None:
+        super().__init__(params, dict(lr=lr, delta=delta, projection=projection, foreach=foreach))
 
     def _check(self, group: dict[str, Any]) -> None:
         super()._check(group)
-        if not 0 < group["delta"] < 1:
-            raise ValueError(f"Invalid delta: {group['delta']}; SRFB needs 0 < delta < 1 "
+        delta = group["delta"]
+        if not (_is_real(delta) and 0 < delta < 1):
+            raise ValueError(f"Invalid delta: delta={delta!r}; SRFB needs a real number 0 < delta < 1 "
                              "(GRAAL: delta = 1/phi, the golden ratio gives 0.618).")
+        if not (group["foreach"] is None or isinstance(group["foreach"], bool)):
+            raise ValueError(f"Invalid foreach: foreach={group['foreach']!r}; use True (multi-tensor kernels), "
+                             "False (a loop over the tensors) or None (multi-tensor when the tensors allow).")
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
@@ -167,13 +194,32 @@ class SRFB(_GameOptimizer):
                 if "xbar" not in self.state[p]:
                     self.state[p]["xbar"] = p.detach().clone()
             xbars = [self.state[p]["xbar"] for p in params]
-            # xbar <- delta * xbar + (1 - delta) * x (one multi-tensor op); then x <- xbar - lr * grad
-            # written straight into x: one pass over memory each, the step is memory-bound
-            torch._foreach_lerp_(xbars, params, 1 - group["delta"])
-            for p, xbar in zip(params, xbars):
-                torch.add(xbar, p.grad, alpha=-group["lr"], out=p)
+            grads = [p.grad for p in params]
+            foreach = group["foreach"]
+            if foreach is None:
+                tensors = params + grads + xbars
+                foreach = all(t.layout == torch.strided for t in tensors) and len({t.device for t in tensors}) == 1
+            update = _srfb_foreach if foreach else _srfb_per_tensor
+            update(params, grads, xbars, group["lr"], group["delta"])
+            for p in params:
                 self._project(p, group)
         return loss
+
+
+def _srfb_foreach(params: list[Tensor], grads: list[Tensor], xbars: list[Tensor], lr: float, delta: float) -> None:
+    """SRFB's update with multi-tensor kernels: xbar <- xbar + (1 - delta)(x - xbar) (reads xbar and x,
+    writes xbar), x <- xbar (reads xbar, writes x), x <- x - lr grad (reads x and grad, writes x)."""
+    torch._foreach_lerp_(xbars, params, 1 - delta)
+    torch._foreach_copy_(params, xbars)
+    torch._foreach_add_(params, grads, alpha=-lr)
+
+
+def _srfb_per_tensor(params: list[Tensor], grads: list[Tensor], xbars: list[Tensor], lr: float, delta: float) -> None:
+    """SRFB's update tensor by tensor, with the arithmetic of :func:`_srfb_foreach`: the lerp, then
+    xbar - lr grad written straight into x (reads xbar and grad, writes x)."""
+    for p, grad, xbar in zip(params, grads, xbars):
+        xbar.lerp_(p, 1 - delta)
+        torch.add(xbar, grad, alpha=-lr, out=p)
 
 
 # --------------------------------------------------------------------------- extrapolation methods
@@ -251,11 +297,11 @@ class ExtraAdam(_Extrapolation):
 
     def _check(self, group: dict[str, Any]) -> None:
         super()._check(group)
-        beta1, beta2 = group["betas"]
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"Invalid betas: {group['betas']}; both must lie in [0, 1).")
-        if not group["eps"] >= 0:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
+        betas, eps = group["betas"], group["eps"]
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(_is_real(b) and 0 <= b < 1 for b in betas)):
+            raise ValueError(f"Invalid betas: betas={betas!r}; give two real numbers in [0, 1), e.g. (0.5, 0.9).")
+        if not (_is_real(eps) and math.isfinite(eps) and eps >= 0):
+            raise ValueError(f"Invalid epsilon value: eps={eps!r}; use a finite real number >= 0 (e.g. 1e-8).")
 
     def _update(self, p: Tensor, group: dict[str, Any]) -> Tensor:
         state = self.state[p]
@@ -366,10 +412,14 @@ def batch_schedule(k: int, S0: float, k0: float, a: float, cap: int) -> int:
     theorem needs; ``cap`` is the memory limit in practice)."""
     if k < 0:
         raise ValueError(f"Invalid iteration index: {k}; use k >= 0.")
-    if not (S0 > 0 and k0 > 0):
-        raise ValueError(f"Invalid schedule: S0={S0}, k0={k0}; both must be > 0.")
-    if not a >= 0:
-        raise ValueError(f"Invalid growth exponent: a={a}; use a >= 0 (a > 0 for exact convergence).")
-    if not cap >= 1:
-        raise ValueError(f"Invalid cap: {cap}; use a cap >= 1.")
-    return int(min(cap, math.ceil(S0 * (k + k0) ** (1 + a))))
+    if not (S0 > 0 and k0 > 0 and math.isfinite(S0) and math.isfinite(k0)):
+        raise ValueError(f"Invalid schedule: S0={S0}, k0={k0}; both must be finite and > 0.")
+    if not (a >= 0 and math.isfinite(a)):
+        raise ValueError(f"Invalid growth exponent: a={a}; use a finite a >= 0 (a > 0 for exact convergence).")
+    if not (cap >= 1 and math.isfinite(cap)):
+        raise ValueError(f"Invalid cap: {cap}; use a finite cap >= 1.")
+    try:
+        size = math.ceil(S0 * (k + k0) ** (1 + a))
+    except OverflowError:  # (k + k0)^(1+a) beyond the largest float: far past any cap
+        return int(cap)
+    return int(min(cap, size))

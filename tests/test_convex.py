@@ -98,6 +98,52 @@ def test_closed_form_errors(problem):
         cv.constraint_value(X, X, "tanh")
 
 
+def test_package_exports_and_public_check_beta():
+    from gancore.convex import check_beta, closed_form, quadratic_closed_form
+
+    assert quadratic_closed_form is closed_form.quadratic_closed_form is cv.quadratic_closed_form
+    assert {"ProCoGAN", "gda_fit", "hyperplane_arrangement", "quadratic_sdp"} <= set(cv.__all__)
+    check_beta(1e-12)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="Invalid generator weight decay beta_g"):
+            check_beta(bad, "generator weight decay beta_g")
+
+
+@pytest.mark.parametrize("argument", ["X", "Z"])
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+def test_closed_forms_name_the_argument_with_non_finite_entries(problem, argument, value):
+    X, Z = (a.copy() for a in problem)
+    (X if argument == "X" else Z)[2, 1] = value
+    message = rf"^{argument} holds non-finite entries \(inf or NaN\): 1 of \d+, the first at index \(2, 1\)"
+    for solve in (cv.quadratic_closed_form, cv.linear_closed_form, cv.quadratic_optimal_value,
+                  cv.linear_optimal_value):
+        with pytest.raises(ValueError, match=message):
+            solve(X, Z, BETA)
+    with pytest.raises(ValueError, match=message):
+        solve(torch.tensor(X), torch.tensor(Z), BETA)  # tensors too
+    if argument == "X":
+        with pytest.raises(ValueError, match=message):
+            cv.quadratic_sdp(X, BETA)
+        with pytest.raises(ValueError, match=message):
+            cv.constraint_value(X, Z[:, :4], "quadratic")
+
+
+def test_programs_and_procogan_name_non_finite_inputs(problem):
+    X, Z = problem
+    G0 = X[:4].copy()
+    G0[0, 0] = np.nan
+    with pytest.raises(ValueError, match="^G0 holds non-finite entries"):
+        cv.relu_program(X, G0, BETA)
+    with pytest.raises(ValueError, match="^G holds non-finite entries"):
+        cv.relu_constraint_value(X, G0)
+    with pytest.raises(ValueError, match="^target holds non-finite entries"):
+        cv.relu_generator_fit(Z, np.full((9, 2), np.inf), lam=0.1)
+    images = torch.rand(30, 1, 4, 4) * 2 - 1
+    images[3, 0, 1, 2] = float("nan")  # passes a plain range check (nan > 1 is False)
+    with pytest.raises(ValueError, match=r"^images holds non-finite entries .* index \(3, 0, 1, 2\)"):
+        cv.ProCoGAN((2, 4), (2, 3), noise_dim=8).fit(images)
+
+
 def test_linear_closed_form_matches_socp(problem):
     X, Z = problem
     W = cv.linear_closed_form(X, Z, 1.0)

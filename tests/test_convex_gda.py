@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from gancore import convex as cv
-from gancore import convex_gda as cg
+from gancore import losses
+from gancore.convex import gda as cg
 
 
 @pytest.fixture
@@ -101,10 +102,25 @@ def test_gradient_penalty_of_a_linear_critic():
     with torch.no_grad():
         D.weight.copy_(torch.tensor([[2.0, 0.0, 0.0]]))
     real, fake = torch.randn(5, 3), torch.randn(5, 3)
-    assert float(cg.gradient_penalty(D, real, fake, lam=10.0).detach()) == pytest.approx(10.0 * (2.0 - 1.0) ** 2)
+    assert float(losses.gradient_penalty(D, real, fake, lam=10.0).detach()) == pytest.approx(10.0 * (2.0 - 1.0) ** 2)
     drift = 1e-3 * float(D(real).detach().square().mean())
-    value = float(cg.gradient_penalty(D, real, fake, lam=10.0, drift=1e-3).detach())
+    value = float(losses.gradient_penalty(D, real, fake, lam=10.0, drift=1e-3).detach())
     assert value == pytest.approx(10.0 + drift, rel=1e-6)
+
+
+def test_gradient_penalty_draws_its_weights_from_the_given_cpu_generator():
+    # a critic with a non-constant gradient, so the penalty depends on where x_hat falls
+    D = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    real, fake = torch.randn(6, 3), torch.randn(6, 3)
+    global_state = torch.get_rng_state()
+    first = losses.gradient_penalty(D, real, fake, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(torch.get_rng_state(), global_state)  # the global generator is not touched
+    again = losses.gradient_penalty(D, real, fake, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    e = torch.rand(6, 1, generator=torch.Generator().manual_seed(5))  # the weights, by hand
+    x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
+    grad, = torch.autograd.grad(D(x_hat).sum(), x_hat)
+    torch.testing.assert_close(first.detach(), 10.0 * (grad.norm(dim=1) - 1).square().mean())
 
 
 def test_progressive_generator_starts_each_stage_from_the_upsampled_coarse_image():

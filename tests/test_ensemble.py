@@ -1,10 +1,13 @@
 """Batched seeds: each member of an ensemble follows exactly the trajectory of its seed trained alone."""
 
+import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 import torch
+from scipy.stats import t as scipy_t
 from torch import nn
 
-from gancore import data, ensemble, losses, metrics, models, train
+from gancore import data, ensemble, losses, metrics, models, plotting, train
 
 RING = data.load("ring")
 SEEDS = [3, 11]
@@ -138,3 +141,86 @@ def test_seconds_per_step_rejects_bad_run_lengths():
     with pytest.raises(ValueError, match="short=5, long=5"):
         ensemble.seconds_per_step(_make_G, _make_D, RING, SEEDS, short=5, long=5, loss=losses.gan_loss("ns"),
                                   lr_G=1e-3, lr_D=1e-3, batch_size=8, latent_dim=2)
+
+
+def test_ensemble_resume_is_bit_for_bit_with_a_gradient_penalty(tmp_path):
+    """K members, WGAN-GP (the penalty draws from the loop's generator) and n_critic = 2: interrupted
+    and resumed equals uninterrupted."""
+    def gp(D, real, fake, generator):
+        return losses.gradient_penalty(D, real, fake, generator=generator)
+
+    def run(steps, path=None):
+        G, D, result = ensemble.fit(_make_G, _make_D, RING, SEEDS, loss=losses.gan_loss("wasserstein"), lr_G=1e-3,
+                                    lr_D=1e-3, steps=steps, batch_size=32, latent_dim=2, policy="alternating",
+                                    d_steps=2, penalty_D=gp, device="cpu", progress=False, checkpoint=path,
+                                    checkpoint_every=2 if path else 0)
+        return [t.clone() for t in (*G.state_dict().values(), *D.state_dict().values())], result
+
+    straight, full = run(6)
+    run(3, tmp_path / "c.pt")
+    resumed, result = run(6, tmp_path / "c.pt")
+    for a, b in zip(straight, resumed, strict=True):
+        assert torch.equal(a, b)
+    assert full.log.drop(columns="seconds").equals(result.log.drop(columns="seconds"))
+
+
+def test_tidy_evals_gives_each_member_the_metrics_of_its_seed_trained_alone():
+    """Metrics along training as data: the ensemble's tidy table holds, for every member and step, the
+    ring metrics its seed's single run gives at that step (same initialisation, data, noise)."""
+    loss = losses.gan_loss("ns")
+    _, _, result = ensemble.fit(_make_G, _make_D, RING, SEEDS, loss=loss, lr_G=1e-2, lr_D=1e-2, steps=4, batch_size=32,
+                                latent_dim=2, policy="alternating", device="cpu", progress=False,
+                                evaluate=ensemble.ring_evaluator(RING, 300, seed=5), eval_every=2)
+    table = ensemble.tidy_evals(result.evals, [{"seed": s, "cell": "ns"} for s in SEEDS])
+    assert list(table.columns) == ["seed", "cell", "step", "grad_evals", "seconds", "metric", "value"]
+    assert len(table) == len(SEEDS) * 3 * 5  # members x evaluations (0, 2, 4) x metrics
+    for seed in SEEDS:
+        torch.manual_seed(seed)
+        G = _make_G()
+        torch.manual_seed(seed + 1_000_000)
+        D = _make_D()
+        alone = train.fit(G, D, RING, loss=loss, opt_G=torch.optim.Adam(G.parameters(), 1e-2),
+                          opt_D=torch.optim.Adam(D.parameters(), 1e-2), steps=4, batch_size=32, latent_dim=2,
+                          policy="alternating", seed=seed, device="cpu", progress=False,
+                          evaluate=metrics.ring_evaluator(RING.means, RING.sigma, 300, seed=5), eval_every=2)
+        mine = table[table.seed == seed]
+        expected = ensemble.tidy_evals(alone.evals, [{"seed": seed, "cell": "ns"}])
+        assert mine[["step", "grad_evals", "metric"]].values.tolist() == expected[["step", "grad_evals", "metric"]].values.tolist()
+        torch.testing.assert_close(torch.tensor(mine.value.to_numpy()), torch.tensor(expected.value.to_numpy()),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_evaluating_along_training_leaves_training_unchanged():
+    runs = [ensemble.fit(_make_G, _make_D, RING, SEEDS, loss=losses.gan_loss("ns"), lr_G=1e-2, lr_D=1e-2, steps=4,
+                         batch_size=32, latent_dim=2, device="cpu", progress=False, **options)[0]
+            for options in ({}, {"evaluate": ensemble.ring_evaluator(RING, 100, chunk=1), "eval_every": 1})]
+    for p, q in zip(runs[0].parameters(), runs[1].parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_tidy_evals_needs_one_label_mapping_per_member():
+    evals = pd.DataFrame({"step": [0], "grad_evals": [0], "seconds": [0.0], "hqs": [[0.1, 0.2]]})
+    with pytest.raises(ValueError, match="2 member\\(s\\) but 1 label"):
+        ensemble.tidy_evals(evals, [{"seed": 0}])
+    with pytest.raises(ValueError, match="same label keys"):
+        ensemble.tidy_evals(evals, [{"seed": 0}, {"member": 1}])
+    with pytest.raises(ValueError, match="evaluation log is empty"):
+        ensemble.tidy_evals(pd.DataFrame(), [])
+
+
+def test_metric_curves_draws_the_mean_over_seeds_with_a_95_percent_band():
+    table = pd.DataFrame({"alpha_d": [0.5] * 6 + [1.0] * 6, "seed": [0, 0, 1, 1, 2, 2] * 2,
+                          "step": [0, 10] * 6, "metric": "hqs",
+                          "value": [0.0, 0.2, 0.0, 0.4, 0.0, 0.6, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]})
+    ax = plotting.metric_curves(table, "hqs", hue="alpha_d")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"alpha_d=0.5", "alpha_d=1.0"}
+    assert lines["alpha_d=0.5"].get_ydata().tolist() == pytest.approx([0.0, 0.4])
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]  # the first curve's band
+    half = scipy_t.ppf(0.975, 2) * 0.2 / 3 ** 0.5  # s = 0.2 over three seeds at step 10
+    assert band.max() == pytest.approx(0.4 + half) and band.min() == pytest.approx(0.4 - half)  # none at step 0: s = 0
+    with pytest.raises(ValueError, match="No rows of metric 'fid'"):
+        plotting.metric_curves(table, "fid")
+    with pytest.raises(ValueError, match="no column\\(s\\) grad_evals"):
+        plotting.metric_curves(table, "hqs", x="grad_evals")
+    plt.close("all")

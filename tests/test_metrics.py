@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 import torch
+import torchvision.models
 
-from gancore import data, metrics
+from gancore import data, metrics, storage
 
 
 def test_ring_metrics_definitions():
@@ -78,3 +79,64 @@ def test_feature_space_errors():
         metrics.classifier_score(pixels, torch.zeros(2, 1, 25, 25))
     with pytest.raises(ValueError, match=r"\(N, d\)"):
         metrics.gaussian_stats(np.zeros(3))
+
+
+# --- caches and unavailable weights ----------------------------------------------------------
+
+def test_damaged_classifier_cache_is_retrained_with_a_warning(tmp_path, monkeypatch):
+    """The cache used to be read with torch.load(weights_only=False); a truncated one gave a zip error
+    without a path. Now it is checksummed, and a damaged one is retrained, with a warning naming it."""
+    monkeypatch.setenv("GANCORE_CACHE", str(tmp_path))
+    trained = []
+
+    def fake_training(dataset, root, epochs, seed):
+        torch.manual_seed(len(trained))
+        trained.append(metrics.SmallCNN(8, 1))
+        return trained[-1], 0.97
+
+    monkeypatch.setattr(metrics, "_train_classifier", fake_training)
+    first = metrics.feature_space("digits")
+    path = tmp_path / "classifier-digits-seed0-e30.pt"
+    assert len(trained) == 1 and storage.load_torch(path)["accuracy"] == 0.97
+    again = metrics.feature_space("digits")  # read back, not retrained
+    assert len(trained) == 1 and again.accuracy == 0.97
+    for p, q in zip(first.classifier.parameters(), again.classifier.parameters()):
+        assert torch.equal(p, q)
+    for damage in (lambda raw: raw[: len(raw) // 2],  # truncated
+                   lambda raw: raw[raw.index(b"\n") + 1:]):  # an old cache: torch.save without the header
+        path.write_bytes(damage(path.read_bytes()))
+        with pytest.warns(RuntimeWarning, match=f"damaged cache file {path}"):
+            rebuilt = metrics.feature_space("digits")
+        assert rebuilt.classifier is trained[-1]
+        assert storage.load_torch(path)["accuracy"] == 0.97  # rewritten, readable again
+    assert len(trained) == 3
+
+
+def test_damaged_reference_statistics_are_recomputed(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANCORE_CACHE", str(tmp_path))
+    space = metrics.feature_space("faces", kind="pixels", dims=4)
+    mu, sigma = space.reference_stats("faces")
+    (path,) = tmp_path.glob("stats-*.pt")
+    cached = space.reference_stats("faces")
+    assert np.array_equal(cached[0], mu) and np.array_equal(cached[1], sigma) and cached[0].dtype == np.float64
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.warns(RuntimeWarning, match=str(path)):
+        again = space.reference_stats("faces")
+    assert np.array_equal(again[0], mu) and np.array_equal(again[1], sigma)
+
+
+def test_inception_unavailable_keeps_the_cause_and_other_errors_pass(monkeypatch):
+    def offline(**kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torchvision.models, "inception_v3", offline)
+    with pytest.raises(RuntimeError, match="Inception-v3 weights are not available") as err:
+        metrics.inception_features(torch.zeros(1, 3, 8, 8))
+    assert isinstance(err.value.__cause__, OSError)
+
+    def broken(**kwargs):
+        raise KeyError("a bug, not missing weights")
+
+    monkeypatch.setattr(torchvision.models, "inception_v3", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        metrics.inception_features(torch.zeros(1, 3, 8, 8))

@@ -1,7 +1,8 @@
-"""Networks: shapes for every image size, spectral norm, initialisation, errors."""
+"""Networks: shapes for every image size, spectral norm, initialisation, the base GAN pairs, errors."""
 
 import pytest
 import torch
+from torch import nn
 
 from gancore import models
 
@@ -46,3 +47,40 @@ def test_errors():
         models.mlp_generator(activation="swish")
     with pytest.raises(ValueError, match="Invalid MLP shape"):
         models.mlp_discriminator(depth=0)
+
+
+@pytest.mark.parametrize("name", models.BASE_GANS)
+def test_base_gans_on_images(name):
+    torch.manual_seed(0)
+    make_G, make_D = models.gan_pair(name, (1, 8, 8), latent_dim=4, width=4)
+    G, D = make_G(), make_D()
+    x = G(torch.randn(5, 4))
+    assert x.shape == (5, 1, 8, 8)
+    assert D(x).shape == ((10, 1) if name == "stacked" else (5, 1))
+
+
+def test_gan_pair_builds_the_named_networks():
+    make_G, make_D = models.gan_pair("sngan", (3, 32, 32), latent_dim=8, width=4)
+    assert isinstance(make_G(), models.DCGANGenerator)
+    assert any(hasattr(m, "parametrizations") for m in make_D().modules())  # spectral norm
+    assert not any(hasattr(m, "parametrizations") for m in models.gan_pair("dcgan", (3, 32, 32), 8, 4)[1]().modules())
+    make_G, make_D = models.gan_pair("vanilla", (2,), latent_dim=3, width=5, depth=1)
+    assert make_G()(torch.randn(4, 3)).shape == (4, 2) and make_D()(torch.randn(4, 2)).shape == (4, 1)
+    assert make_G() is not make_G()  # factories: a fresh network per call
+
+
+def test_stacked_discriminator_logits_are_sample_major():
+    torch.manual_seed(0)
+    _, make_D = models.gan_pair("stacked", (1, 8, 8), latent_dim=4, width=4)
+    D = make_D().eval()
+    x = torch.randn(6, 1, 8, 8)
+    both = D(x)
+    torch.testing.assert_close(both[0::2], D.fine(x))
+    torch.testing.assert_close(both[1::2], D.coarse(nn.functional.avg_pool2d(x, 2).flatten(1)))
+
+
+def test_gan_pair_validates():
+    with pytest.raises(ValueError, match="vanilla, dcgan"):
+        models.gan_pair("wgan", (2,), 2, 8)
+    with pytest.raises(ValueError, match="square images"):
+        models.gan_pair("dcgan", (2,), 2, 8)

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from gancore import ensemble, losses, metrics, models, repeated, train
-from gancore.repeated import CASES, Cooperative, batches_to_target
+from gancore import ensemble, experiments, losses, metrics, models, repeated, train
+from gancore.metrics import first_reaching
+from gancore.repeated import CASES, Cooperative
 
 DATA = torch.randn(256, 2, generator=torch.Generator().manual_seed(0))
 
@@ -189,15 +190,15 @@ def test_resume_equals_uninterrupted(tmp_path, measure):
 
 
 def test_batches_to_target():
-    assert batches_to_target([0, 10, 20, 30], [0.1, 0.5, 0.7, 0.9], 0.6) == 20
-    assert batches_to_target([0, 10, 20], [5.0, 3.0, 1.0], 2.0, higher_is_better=False) == 20
-    assert batches_to_target([0, 10], [0.1, 0.2], 0.5) != batches_to_target([0, 10], [0.1, 0.2], 0.5)  # nan
+    assert first_reaching([0, 10, 20, 30], [0.1, 0.5, 0.7, 0.9], 0.6) == 20
+    assert first_reaching([0, 10, 20], [5.0, 3.0, 1.0], 2.0, higher_is_better=False) == 20
+    assert first_reaching([0, 10], [0.1, 0.2], 0.5) != first_reaching([0, 10], [0.1, 0.2], 0.5)  # nan
 
 
 def test_equal_time_steps_and_per_member_table():
     times = {"simultaneous": 1.0, "alternating": 1.25, "cooperative": 0.8}
-    assert repeated.equal_time_steps(1000, times, "alternating") == 800
-    assert repeated.equal_time_steps(1000, times, "cooperative") == 1250
+    assert experiments.equal_time_steps(1000, times, "alternating") == 800
+    assert experiments.equal_time_steps(1000, times, "cooperative") == 1250
     seeds = [0, 1, 2]
     G = ensemble.stack(lambda: models.mlp_generator(2, 2, width=8, depth=1), seeds)
     D = ensemble.stack(lambda: models.mlp_discriminator(2, width=8, depth=1), seeds)
@@ -205,8 +206,37 @@ def test_equal_time_steps_and_per_member_table():
     res = train.fit(G, D, DATA, loss=losses.gan_loss("ns"), opt_G=torch.optim.Adam(G.parameters(), 1e-2),
                     opt_D=torch.optim.Adam(D.parameters(), 1e-2), steps=4, batch_size=32, latent_dim=2,
                     policy=Cooperative(), seed=seeds, device="cpu", progress=False,
-                    evaluate=repeated.ring_evaluator(means, 0.5, 100, 2), eval_every=2)
-    long = repeated.per_member(res.evals)
+                    evaluate=metrics.ring_evaluator(means, 0.5, 100, 2), eval_every=2)
+    long = metrics.per_member(res.evals)
     assert list(long.step) == [0, 0, 0, 2, 2, 2, 4, 4, 4] and list(long.member) == [0, 1, 2] * 3
     last = metrics.ring_metrics(ensemble.sample(G, 100, 2), means, 0.5)
     torch.testing.assert_close(torch.tensor(long.hqs.values[-3:], dtype=torch.float32), last["hqs"])
+
+
+@pytest.mark.parametrize("measure", ["loss", "ema", "accuracy"])
+def test_cooperative_gives_the_policy_and_the_loss_to_train_with(measure):
+    ns = losses.gan_loss("ns")
+    policy, loss = repeated.cooperative(ns, measure=measure, both_better="both")
+    assert isinstance(policy, Cooperative)
+    assert policy.options == {"measure": measure, "both_better": "both", "both_worse": "both", "beta": 0.9}
+    if measure != "accuracy":
+        assert loss is ns
+        return
+    assert loss is not ns and (loss.name, loss.options) == (ns.name, ns.options)
+    real, fake = _t([[2.0], [-1.0]]), _t([[-2.0], [1.0]])
+    policy.decide(0, loss.d(real, fake), loss.g(fake))  # the watched loss handed the logits over
+    np.testing.assert_allclose(policy._previous, [(0.5 + 0.5) / 2, 0.5])
+
+
+def test_resume_refuses_other_policy_options(tmp_path):
+    def run(measure):
+        torch.manual_seed(0)
+        G, D = models.mlp_generator(2, 2, width=8, depth=1), models.mlp_discriminator(2, width=8, depth=1)
+        policy, loss = repeated.cooperative(losses.gan_loss("ns"), measure=measure)
+        train.fit(G, D, DATA, loss=loss, opt_G=torch.optim.Adam(G.parameters(), 1e-2),
+                  opt_D=torch.optim.Adam(D.parameters(), 1e-2), steps=4, batch_size=32, latent_dim=2, policy=policy,
+                  device="cpu", progress=False, checkpoint=tmp_path / "c.pt", checkpoint_every=2)
+
+    run("loss")
+    with pytest.raises(ValueError, match="policy_options.measure: 'loss' in the checkpoint vs 'ema' now"):
+        run("ema")

@@ -4,6 +4,7 @@ inequality, parameter checks, phase errors, state_dict round trips, projections,
 import io
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -331,3 +332,121 @@ def test_srfb_multi_tensor_step_matches_the_formula_per_tensor():
             x[i] = (xbar[i] - lr * g).clamp(-0.5, 0.5)
         for p, expected in zip(params, x):
             assert_close(p.detach(), expected)
+
+
+@pytest.mark.parametrize("lr", [math.inf, -math.inf, math.nan, "0.1", None, True, torch.tensor(0.1)])
+@pytest.mark.parametrize("make", [
+    lambda p, lr: SRFB(p, lr=lr, delta=0.6), lambda p, lr: ExtraGradient(p, lr=lr),
+    lambda p, lr: ExtraAdam(p, lr=lr), lambda p, lr: OptimisticGDA(p, lr=lr), lambda p, lr: Popov(p, lr=lr),
+    lambda p, lr: SRFB([{"params": p, "lr": lr}], lr=0.1, delta=0.6)])
+def test_learning_rate_must_be_a_finite_positive_number(make, lr):
+    """lr = inf used to be accepted (a first step to inf/NaN) and lr = "0.1" failed inside a comparison."""
+    with pytest.raises(ValueError, match=r"Invalid learning rate: lr=.*finite real number > 0"):
+        make([nn.Parameter(torch.zeros(2))], lr)
+
+
+def test_other_hyperparameters_name_argument_and_value():
+    p = [nn.Parameter(torch.zeros(2))]
+    for delta in ("0.5", None, math.nan):
+        with pytest.raises(ValueError, match=r"Invalid delta: delta="):
+            SRFB(p, lr=0.1, delta=delta)
+    for betas in ((0.5,), (0.5, "0.9"), 0.5):
+        with pytest.raises(ValueError, match=r"Invalid betas: betas="):
+            ExtraAdam(p, lr=0.1, betas=betas)
+    for eps in (math.inf, "1e-8", -1.0):
+        with pytest.raises(ValueError, match=r"Invalid epsilon value: eps="):
+            ExtraAdam(p, lr=0.1, eps=eps)
+    # numpy scalars and ints are real numbers
+    assert SRFB(p, lr=np.float64(0.1), delta=np.float32(0.5)).defaults["lr"] == 0.1
+    assert ExtraGradient(p, lr=1).defaults["lr"] == 1
+
+
+def test_batch_schedule_rejects_infinite_settings_and_caps_overflow():
+    for kwargs in (dict(S0=math.inf, k0=1, a=0.5, cap=10), dict(S0=1, k0=1, a=math.inf, cap=10),
+                   dict(S0=1, k0=1, a=0.5, cap=math.inf)):
+        with pytest.raises(ValueError, match="Invalid .*finite"):
+            batch_schedule(3, **kwargs)
+    # (k + k0)^(1+a) past the largest float: the cap, not an OverflowError
+    assert batch_schedule(10 ** 6, S0=1, k0=1, a=100.0, cap=10 ** 15) == 10 ** 15
+
+
+# --------------------------------------------------------------------------- SRFB: multi-tensor and per-tensor steps
+
+def _srfb_run(foreach, projection, steps: int = 6) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Parameters and xbar after ``steps`` SRFB steps on tensors of several shapes, fixed random gradients."""
+    gen = torch.Generator().manual_seed(3)
+    params = [nn.Parameter(torch.randn(*s, generator=gen)) for s in ((5,), (3, 4), (2, 3, 2, 2), (1,))]
+    opt = SRFB(params, lr=0.4, delta=0.618, projection=projection, foreach=foreach)
+    for _ in range(steps):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=gen)
+        opt.step()
+    return [p.detach().clone() for p in params], [opt.state[p]["xbar"].clone() for p in params]
+
+
+@pytest.mark.parametrize("projection", [None, BoxProjection(-0.5, 0.5), BallProjection(1.0)])
+def test_srfb_multi_tensor_and_per_tensor_steps_agree_bit_for_bit(projection):
+    x_multi, xbar_multi = _srfb_run(True, projection)
+    x_loop, xbar_loop = _srfb_run(False, projection)
+    x_default, xbar_default = _srfb_run(None, projection)
+    assert all(torch.equal(a, b) for a, b in zip(x_multi + xbar_multi, x_loop + xbar_loop))
+    assert all(torch.equal(a, b) for a, b in zip(x_multi + xbar_multi, x_default + xbar_default))
+    if projection is not None:  # the projection was active and is applied after the update
+        assert any(not torch.equal(a, b) for a, b in zip(x_multi, _srfb_run(True, None)[0]))
+        for p in x_multi:  # each parameter lies in the set: projecting again leaves it where it is
+            q = p.clone()
+            projection(q)
+            assert_close(q, p)
+
+
+def _count_foreach_calls(monkeypatch) -> list[str]:
+    """The names of the multi-tensor kernels called from now on, in order (they still run)."""
+    calls: list[str] = []
+
+    def spy(name: str, kernel):
+        def recorded(*args, **kwargs):
+            calls.append(name)
+            return kernel(*args, **kwargs)
+        return recorded
+
+    for name in ("_foreach_lerp_", "_foreach_copy_", "_foreach_add_"):
+        monkeypatch.setattr(torch, name, spy(name, getattr(torch, name)))
+    return calls
+
+
+def test_srfb_default_takes_the_multi_tensor_kernels_for_dense_tensors_on_one_device(monkeypatch):
+    calls = _count_foreach_calls(monkeypatch)
+    p = nn.Parameter(torch.ones(3))
+    p.grad = torch.ones(3)
+    SRFB([p], lr=0.1, delta=0.6).step()
+    assert calls == ["_foreach_lerp_", "_foreach_copy_", "_foreach_add_"]
+    calls.clear()
+    SRFB([p], lr=0.1, delta=0.6, foreach=False).step()
+    assert calls == []
+
+
+def test_srfb_default_loops_over_tensors_with_a_sparse_gradient(monkeypatch):
+    calls = _count_foreach_calls(monkeypatch)
+    p, q = nn.Parameter(torch.ones(4)), nn.Parameter(torch.ones(2))
+    p.grad = torch.tensor([0.0, 2.0, 0.0, 0.0]).to_sparse()
+    q.grad = torch.ones(2)
+    SRFB([p, q], lr=0.1, delta=0.6).step()
+    assert calls == []
+    assert_close(p.detach(), torch.tensor([1.0, 0.8, 1.0, 1.0]))
+    assert_close(q.detach(), torch.full((2,), 0.9))
+
+
+def test_srfb_foreach_is_checked_and_is_not_state():
+    p = [nn.Parameter(torch.zeros(2))]
+    for foreach in ("yes", 1, 0.0):
+        with pytest.raises(ValueError, match=r"Invalid foreach: foreach="):
+            SRFB(p, lr=0.1, delta=0.6, foreach=foreach)
+    multi = SRFB(p, lr=0.1, delta=0.6, foreach=True)
+    p[0].grad = torch.ones(2)
+    multi.step()
+    saved = multi.state_dict()
+    assert all("foreach" not in group for group in saved["param_groups"])  # checkpoint records stay as before
+    loop = SRFB(p, lr=0.1, delta=0.6, foreach=False)
+    loop.load_state_dict(saved)
+    assert [g["foreach"] for g in loop.param_groups] == [False]
+    assert_close(loop.state[p[0]]["xbar"], multi.state[p[0]]["xbar"], rtol=0, atol=0)

@@ -39,14 +39,17 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import convex, train
-from .convex import downsample, upsample
-from .losses import gan_loss
+from .. import train
+from ..losses import gan_loss, gradient_penalty
+from .arrays import check_beta
+from .closed_form import constraint_violation, wgan_objective
+from .procogan import downsample, upsample
+from .relu import relu_constraint_value
 
 __all__ = [
     "TwoLayerDiscriminator", "FixedNoiseLinear", "SumWasserstein", "GDAResult", "gda_fit",
-    "polynomial_constraint_value", "violation", "time_to_target", "ProgressiveLinearGenerator", "gradient_penalty", "ProgressiveGDA",
-    "progressive_gda",
+    "polynomial_constraint_value", "violation", "time_to_target", "ProgressiveLinearGenerator", "ProgressiveGDA",
+    "progressive_gda", "GDA_ACTIVATIONS",
 ]
 
 GDA_ACTIVATIONS = ("linear", "quadratic", "polynomial", "relu")
@@ -167,9 +170,9 @@ def violation(X: np.ndarray, G: np.ndarray, beta_d: float, activation: str = "qu
     if activation == "polynomial":
         return max(polynomial_constraint_value(X, G, coefficients) / beta_d - 1.0, 0.0)
     if activation == "relu":
-        value, _ = convex.relu_constraint_value(X, G, n_samples=None if len(X) + len(G) <= 12 else 20_000)
+        value, _ = relu_constraint_value(X, G, n_samples=None if len(X) + len(G) <= 12 else 20_000)
         return max(value / beta_d - 1.0, 0.0)
-    return convex.constraint_violation(X, G, beta_d, activation)
+    return constraint_violation(X, G, beta_d, activation)
 
 
 @dataclass
@@ -203,8 +206,8 @@ def gda_fit(X: torch.Tensor | np.ndarray, Z: torch.Tensor | np.ndarray, beta_d: 
     sampled when there are more than 12 samples), with ``seconds``, the training wall time so far
     (evaluations excluded).
     """
-    convex._check_beta(beta_d)
-    convex._check_beta(beta_g, "generator weight decay beta_g")
+    check_beta(beta_d)
+    check_beta(beta_g, "generator weight decay beta_g")
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"Unknown optimizer {optimizer!r}: use 'adam' or 'sgd'.")
     Xt = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X, dtype=torch.float32)
@@ -218,14 +221,15 @@ def gda_fit(X: torch.Tensor | np.ndarray, Z: torch.Tensor | np.ndarray, beta_d: 
     def evaluate(step: int, gen: nn.Module, disc: nn.Module) -> dict:
         W = gen.W.detach().double().cpu()
         fake = (gen.Z.double().cpu() @ W).numpy()
-        return {"objective": convex.wgan_objective(W, beta_g),
+        return {"objective": wgan_objective(W, beta_g),
                 "violation": violation(Xn, fake, beta_d, activation, coefficients)}
 
     with _one_thread():
         result = train.fit(G, D, Xt, loss=SumWasserstein(), opt_G=make(G.parameters(), lr_G),
                            opt_D=make(D.parameters(), lr_D), steps=steps, batch_size=len(Xt), latent_dim=1,
                            policy=policy, seed=seed, device=device, evaluate=evaluate, eval_every=eval_every,
-                           log_every=max(1, eval_every), penalty_D=lambda d, real, fake: beta_d * d.v.abs().sum(),
+                           log_every=max(1, eval_every),
+                           penalty_D=lambda d, real, fake, generator: beta_d * d.v.abs().sum(),
                            penalty_G=lambda g: beta_g / 2 * g.W.square().sum(), progress=False)
     W = G.W.detach().double().cpu().numpy()
     return GDAResult(W=W, G=G.Z.double().cpu().numpy() @ W,
@@ -301,17 +305,6 @@ class ProgressiveLinearGenerator(nn.Module):
         return x.reshape(b, c, r, r)
 
 
-def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, lam: float = 10.0,
-                     drift: float = 0.0) -> torch.Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): lam E[(||grad D(x_hat)||_2 - 1)^2] at x_hat = e x + (1 - e) g,
-    e ~ U(0, 1) per sample (torch's global generator), plus ProGAN's drift term drift E[D(x)^2]."""
-    e = torch.rand(real.shape[0], *[1] * (real.dim() - 1), device=real.device)
-    x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-    penalty = lam * (grad.flatten(1).norm(dim=1) - 1).square().mean()
-    return penalty + drift * D(real).square().mean() if drift else penalty
-
-
 @dataclass
 class ProgressiveGDA:
     """What :func:`progressive_gda` returns: the generator and one row per stage (resolution, width,
@@ -343,7 +336,8 @@ def progressive_gda(images: torch.Tensor, resolutions: Sequence[int], noise_dim:
     stages frozen), build a fresh :class:`TwoLayerDiscriminator` (quadratic activation, width
     ``widths[i]``, plain weights), and train both with :func:`gancore.train.fit` on the images
     downsampled to r_i (:func:`gancore.convex.downsample`): WGAN loss, gradient penalty ``gp`` and
-    drift ``drift`` (:func:`gradient_penalty`), Adam(lr, betas) for both, alternating updates,
+    drift ``drift`` (:func:`gancore.losses.gradient_penalty`, its interpolation weights drawn from
+    the training loop's per-batch generator), Adam(lr, betas) for both, alternating updates,
     ``steps`` (per stage, or one number for all) of batch ``batch_size``. The authors' settings:
     widths 192/192/768/3072/3072, lambda 10, drift 1e-3, Adam lr 1e-3 betas (0, 0.99), batch 16,
     15,000 iterations per scale. ``snapshots[r]``: ``n_snapshot`` images after the stage at r (fixed noise).
@@ -371,7 +365,7 @@ def progressive_gda(images: torch.Tensor, resolutions: Sequence[int], noise_dim:
                 batch_size=batch_size, latent_dim=noise_dim * (i + 1), seed=seed + i, device=dev,
                 opt_G=torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr, betas=betas),
                 opt_D=torch.optim.Adam(D.parameters(), lr, betas=betas),
-                penalty_D=lambda d, real, fake: gradient_penalty(d, real, fake, gp, drift),
+                penalty_D=lambda d, real, fake, generator: gradient_penalty(d, real, fake, gp, drift, generator),
                 log_every=max(1, n_steps // 10), progress=False)
         with torch.no_grad():
             snapshots[r] = G(fixed[:, : noise_dim * (i + 1)].to(dev)).clamp(-1, 1).float().cpu()

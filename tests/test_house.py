@@ -1,0 +1,155 @@
+"""The house rules of ../shared/ARCHITECTURE.md, checked from the source with ``ast``: imports point
+down the layers only, no cycle, no gancore import hidden inside a function, modules of one idea."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "gancore"
+
+# ARCHITECTURE.md's layers; a module may import only modules of a LOWER layer number.
+# Refinements of the table there: `storage` (atomic writes, checksummed torch files) lies below
+# layer 0, since every writer uses it; `streams` (a run's data order, noise and penalty generators) and
+# `checkpoint` (reading, writing, comparing checkpoints) are the two parts of the loop that need no
+# model; `games` sits one layer above `solvers`, whose projections and averaging its test games use.
+LAYERS = {
+    "storage": -1,
+    "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0,
+    "solvers": 1, "metrics": 1, "divergences": 1,
+    "games": 2, "train": 2,
+    "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3,
+    "dogan": 4, "experiments": 4, "plotting": 4,
+    "runs": 5, "sweep": 5,
+}
+MAX_LINES = 520  # "no module of gancore is longer than about 500 lines"
+
+
+def _modules() -> dict[str, Path]:
+    """Source files by dotted name below gancore (``convex.gda`` for gancore/convex/gda.py)."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def _resolve(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
+    """The gancore modules (dotted, relative to the package) that ``node`` in ``module`` imports."""
+    here = module.split(".") if module else []
+    is_package = (_modules()[module].name == "__init__.py") if module in _modules() else False
+    targets: list[str] = []
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.name == "gancore" or alias.name.startswith("gancore."):
+                targets.append(alias.name.removeprefix("gancore").lstrip("."))
+        return targets
+    if node.level == 0:
+        if not (node.module or "").startswith("gancore"):
+            return []
+        base = node.module.removeprefix("gancore").lstrip(".").split(".") if node.module != "gancore" else []
+    else:
+        package = here if is_package else here[:-1]
+        base = package[: len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+    base = [b for b in base if b]
+    if node.module is None or (node.level == 0 and node.module == "gancore"):
+        # from . import a, b  /  from gancore import a, b
+        return [".".join(base + [alias.name]) for alias in node.names]
+    return [".".join(base)]
+
+
+def _top(name: str) -> str:
+    return name.split(".")[0] if name else ""
+
+
+def _graph() -> tuple[dict[str, set[str]], list[tuple[str, str, int]]]:
+    """Edges between top-level modules (a package counts as one), and gancore imports found inside
+    function bodies as (module, imported, line)."""
+    edges: dict[str, set[str]] = {}
+    hidden = []
+    known = {_top(m) for m in _modules() if m}
+    for module, path in _modules().items():
+        if not module:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        inside_functions = set()
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inside_functions.update(id(n) for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom)))
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            for target in _resolve(module, node):
+                top = _top(target)
+                if top not in known or top == _top(module):
+                    continue
+                edges.setdefault(_top(module), set()).add(top)
+                if id(node) in inside_functions:
+                    hidden.append((module, target, node.lineno))
+    return edges, hidden
+
+
+def test_every_module_has_a_layer():
+    missing = sorted({_top(m) for m in _modules() if m and not m.startswith("__")} - set(LAYERS))
+    assert not missing, f"modules without a layer in ARCHITECTURE.md (add them there and here): {missing}"
+
+
+def test_imports_point_down_the_layers():
+    edges, _ = _graph()
+    upward = [(a, b) for a, targets in edges.items() for b in targets
+              if a in LAYERS and b in LAYERS and LAYERS[b] >= LAYERS[a]]
+    assert not upward, f"imports that point up or sideways (module -> imported): {sorted(upward)}"
+
+
+def test_no_import_cycle():
+    edges, _ = _graph()
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt])
+            elif state.get(nxt) is None:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for start in sorted(edges):
+        if start not in state:
+            visit(start, [start])
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_no_gancore_import_inside_a_function():
+    _, hidden = _graph()
+    assert not hidden, f"gancore imports inside functions (move them to the top): {hidden}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in _modules() if m))
+def test_modules_hold_one_idea(module):
+    lines = len(_modules()[module].read_text().splitlines())
+    assert lines <= MAX_LINES, f"gancore/{module} has {lines} lines (> {MAX_LINES}): split it by idea"
+
+
+def test_the_checker_sees_an_upward_import(tmp_path):
+    """The graph builder finds relative, absolute and function-level imports (so the rules above can fail)."""
+    pkg = tmp_path / "gancore"
+    (pkg / "convex").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "losses.py").write_text("from . import train\n")
+    (pkg / "train.py").write_text("import gancore.losses\ndef f():\n    from .convex import gda\n")
+    (pkg / "convex" / "__init__.py").write_text("from .gda import x\n")
+    (pkg / "convex" / "gda.py").write_text("from .. import train\nx = 1\n")
+    global PACKAGE
+    real, PACKAGE = PACKAGE, pkg
+    try:
+        edges, hidden = _graph()
+    finally:
+        PACKAGE = real
+    assert edges == {"losses": {"train"}, "train": {"losses", "convex"}, "convex": {"train"}}
+    assert hidden == [("train", "convex", 3)]

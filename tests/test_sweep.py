@@ -1,0 +1,187 @@
+"""Sweeps on Dask: planning, jobs stored atomically and resumed, failures recorded, lost workers retried.
+
+The cluster tests share one embedded LocalCluster (2 worker processes, one thread each, loopback only,
+no dashboard) that stops at the end of the module."""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from gancore import data, ensemble, experiments, losses, profiles, runs, storage, sweep
+
+TINY = {"steps": 12, "g_width": 8, "d_width": 8, "depth": 1, "eval_every": 6, "n_eval": 100, "batch_size": 32}
+
+
+def _plan(root: Path, grid=None, seeds="0-3", seeds_per_job=2, experiment=None, device="cpu") -> sweep.Plan:
+    return sweep.plan("toolkit", seeds, grid if grid is not None else {"lr": [1e-3, 2e-3]}, overrides=TINY,
+                      seeds_per_job=seeds_per_job, device=device, root=root, experiment=experiment)
+
+
+def _serial(job: sweep.Job) -> dict[str, pd.DataFrame]:
+    """``job`` run here, one torch thread as in a worker, its tables through the same CSV round trip."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        tables, _ = sweep.run_job(job)
+    finally:
+        torch.set_num_threads(threads)
+    return {name: pd.read_csv(io.StringIO(table.to_csv(index=False))) for name, table in tables.items()}
+
+
+def _assert_same(stored: pd.DataFrame, serial: pd.DataFrame) -> None:
+    """Identical but for the wall-clock column."""
+    pd.testing.assert_frame_equal(stored.drop(columns="seconds", errors="ignore"),
+                                  serial.drop(columns="seconds", errors="ignore"), check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with sweep.connect(workers=2) as c:
+        yield c
+
+
+# --------------------------------------------------------------------------- planning (no cluster)
+
+def test_seeds_text_round_trips():
+    assert sweep.parse_seeds("0-3,7,10-11") == [0, 1, 2, 3, 7, 10, 11]
+    assert sweep.format_seeds([0, 1, 2, 3, 7, 10, 11]) == "0-3,7,10-11"
+    assert sweep.parse_seeds("0-199") == list(range(200))
+    for bad in ("", "3-1", "a", "-2"):
+        with pytest.raises(ValueError, match="Invalid seeds"):
+            sweep.parse_seeds(bad)
+
+
+def test_grid_cells_nested_or_dotted_and_values_must_be_lists():
+    cells = sweep.grid_cells({"ring": {"lr": [1e-3, 2e-3]}, "p_min": [1e-7]})
+    assert cells == [{"ring.lr": 1e-3, "p_min": 1e-7}, {"ring.lr": 2e-3, "p_min": 1e-7}]
+    assert sweep.grid_cells({"ring.lr": [1e-3, 2e-3], "p_min": [1e-7]}) == cells
+    assert sweep.grid_cells({}) == [{}]
+    with pytest.raises(ValueError, match="'ring.lr': give a non-empty list"):
+        sweep.grid_cells({"ring": {"lr": 1e-3}})
+
+
+def test_plan_splits_seeds_into_jobs_with_stable_ids(tmp_path):
+    plan = _plan(tmp_path, seeds="0-4", seeds_per_job=2)
+    assert [job.seeds for job in plan.jobs] == [(0, 1), (2, 3), (4,)] * 2
+    assert [job.cell for job in plan.jobs] == [{"lr": 1e-3}] * 3 + [{"lr": 2e-3}] * 3
+    assert plan.jobs[0].settings.lr == 1e-3 and plan.jobs[0].settings.steps == TINY["steps"]
+    again = _plan(tmp_path, seeds="0-4", seeds_per_job=2)
+    assert [j.id for j in again.jobs] == [j.id for j in plan.jobs] and again.folder == plan.folder
+    assert len({j.id for j in plan.jobs}) == 6
+    assert _plan(tmp_path, seeds="0-5", seeds_per_job=2).folder != plan.folder
+    assert plan.folder.parent == tmp_path / "toolkit"
+
+
+def test_plan_checks_names_types_and_arguments_before_running(tmp_path):
+    with pytest.raises(ValueError, match="Unknown setting"):
+        _plan(tmp_path, grid={"learning_rate": [1e-3]})
+    with pytest.raises(ValueError, match="Setting lr"):
+        _plan(tmp_path, grid={"lr": ["fast"]})
+    with pytest.raises(ValueError, match="No sweep experiment for chapter 'srfb'"):
+        sweep.plan("srfb", "0-1")
+    with pytest.raises(ValueError, match="same settings twice"):
+        _plan(tmp_path, grid={"lr": [1e-3, 0.001]})
+    with pytest.raises(ValueError, match="Invalid seeds_per_job"):
+        _plan(tmp_path, seeds_per_job=0)
+    with pytest.raises(ValueError, match="Invalid device"):
+        _plan(tmp_path, device="gpu")
+
+
+def test_cli_rejects_a_bad_grid_before_starting_workers(capsys):
+    with pytest.raises(SystemExit):
+        sweep.main(["toolkit", "--seeds", "0-1", "--grid", '{"lr": 0.001}'])
+    assert "give a non-empty list" in capsys.readouterr().err
+
+
+def test_alpha_ring_final_table_is_the_ring_table_of_training_without_evaluation():
+    """Evaluating along training changes nothing in training: the experiment's final table equals the
+    chapter's ring_table of the same ensemble trained without evaluation."""
+    P = profiles.get("alpha_gan", "quick", {"ring": {"steps": 6, "g_width": 8, "d_width": 8, "depth": 1,
+                                                     "n_eval": 200, "batch_size": 32},
+                                            "fig2b": {"alpha_d": [0.5, 1.0]}, "sat": {"alpha_d": [1.0]},
+                                            "ns": {"alpha_d": [0.5], "alpha_g": [1.0]}})
+    seeds = [4, 9]
+    out = experiments.alpha_ring(P, seeds, "cpu", evaluations=3)
+    cells = experiments.alpha_cells(P)
+    assert cells == [("ns", 0.5, 1.0), ("saturating", 0.5, 1.0), ("saturating", 1.0, 1.0), ("saturating", 1.0, 1.2)]
+    loss = ensemble.grouped_loss([losses.gan_loss("alpha", alpha_d=a, alpha_g=g, generator=kind, p_min=P.p_min)
+                                  for kind, a, g in cells], [2] * len(cells))
+    G, _, _ = ensemble.fit(*experiments.ring_players(8, 8, 1), data.load("ring"), seeds * len(cells), loss=loss,
+                           lr_G=P.ring.lr, lr_D=P.ring.lr, betas=P.ring.betas, steps=6, batch_size=32, latent_dim=2,
+                           policy="alternating", device="cpu", progress=False)
+    expected = ensemble.ring_table(G, data.load("ring"), 200)
+    ring = out["ring"]
+    assert list(ring[["generator", "alpha_d", "alpha_g", "seed"]].itertuples(index=False, name=None)) == \
+        [(*cell, s) for cell in cells for s in seeds]
+    for metric in ["modes", "hqs", "success", "failure", "kl"]:
+        assert ring[metric].tolist() == expected[metric].astype(float).tolist()
+    assert sorted(out["curves"]["step"].unique()) == [0, 2, 4, 6]
+
+
+# --------------------------------------------------------------------------- on a 2-worker LocalCluster
+
+def test_sweep_equals_serial_runs_and_a_second_run_runs_nothing(client, tmp_path):
+    plan = _plan(tmp_path)
+    outcome = sweep.run(plan, client=client)
+    assert sorted(outcome.ran) == sorted(j.id for j in plan.jobs) and not outcome.failed and len(plan.jobs) == 4
+    for job in plan.jobs:
+        record = storage.read_json(plan.job_folder(job) / "run.json")
+        assert record["seeds"] == list(job.seeds) and record["settings"]["lr"] == job.settings.lr
+        assert record["torch_threads"] == 1 and record["device"] == "cpu" and record["wall_seconds"] > 0
+        for name, table in _serial(job).items():
+            _assert_same(storage.read_csv(plan.job_folder(job) / f"{name}.csv"), table)
+    merged = storage.read_csv(plan.folder / "curves.csv")
+    _assert_same(merged, pd.concat([_serial(job)["curves"] for job in plan.jobs], ignore_index=True))
+    assert set(merged.metric) == {"modes", "hqs", "success", "failure", "kl"} and set(merged.step) == {0, 6, 12}
+    # the second run finds every job done: it reaches no scheduler (this address has none) and runs nothing
+    again = sweep.run(plan, scheduler="tcp://127.0.0.1:9")
+    assert again.ran == [] and sorted(again.skipped) == sorted(outcome.ran) and not again.failed
+    # a chapter reads the sweep as a stored run, labelled by its run.json
+    [(meta, tables)] = runs.stored("toolkit", root=tmp_path)
+    assert meta["kind"] == "sweep" and meta["parameters"]["profile"] == "quick"
+    assert meta["parameters"]["seeds"] == "0-3" and meta["parameters"]["grid"] == {"lr": [1e-3, 2e-3]}
+    assert set(tables) == {"ring", "curves"} and len(tables["ring"]) == 8
+
+
+def test_a_job_that_raises_is_recorded_and_the_others_finish(client, tmp_path):
+    plan = _plan(tmp_path, grid={"batch_size": [32, 0]}, seeds="0-1")
+    outcome = sweep.run(plan, client=client)
+    good, bad = plan.jobs
+    assert outcome.ran == [good.id] and list(outcome.failed) == [bad.id]
+    assert "Invalid batch size 0" in outcome.failed[bad.id]
+    failure = storage.read_json(plan.folder / "failed" / f"{bad.id}.json")
+    assert "Invalid batch size 0" in failure["traceback"] and failure["cell"] == {"batch_size": 0}
+    assert plan.done(good) and not plan.done(bad)
+    assert not (plan.folder / "run.json").exists()  # no merge while a job has failed
+    with pytest.raises(ValueError, match=f"job\\(s\\) {bad.id} not done"):
+        sweep.merge(plan)
+
+
+def _dies_once(marker: Path, settings, seeds, device):
+    """The toolkit experiment, but the first attempt kills its own worker process (SIGKILL, as the
+    out-of-memory killer or a lost allocation would)."""
+    if not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return experiments.toolkit_ring(settings, seeds, device)
+
+
+def test_a_worker_killed_during_a_job_leads_to_a_retry_with_the_same_result(client, tmp_path):
+    marker = tmp_path / "killed-once"
+    dying = sweep.Experiment("toolkit, killed once", functools.partial(_dies_once, marker),
+                             sweep.EXPERIMENTS["toolkit"].seed_steps)
+    plan = _plan(tmp_path, grid={}, seeds="0-1", experiment=dying)
+    outcome = sweep.run(plan, client=client)
+    assert marker.exists()  # the first attempt died
+    assert outcome.ran == [plan.jobs[0].id] and not outcome.failed
+    reference = _plan(tmp_path / "reference", grid={}, seeds="0-1").jobs[0]
+    for name, table in _serial(reference).items():
+        _assert_same(storage.read_csv(plan.folder / f"{name}.csv"), table)
