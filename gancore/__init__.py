@@ -1,7 +1,17 @@
 """gancore: games in GAN training, one small tested library for the compendium's chapters.
 
-Modules (one idea each): data, models, losses, games, solvers, train, ensemble, oracle, convex,
-metrics, plotting, profiles, runs. Import them explicitly, e.g. ``from gancore import train``.
+Modules, one idea each, in layers (a module imports only modules of lower layers; tests/test_house.py
+checks this from the source, after ../shared/ARCHITECTURE.md):
+
+-1  storage: atomic writes, checksummed torch files, safe loading
+ 0  data, models, losses, profiles, streams (a run's random streams), checkpoint, stats
+ 1  solvers, metrics, divergences (f-divergence theory of the alpha-GAN paper)
+ 2  games, train (the one training loop and its who-updates policies)
+ 3  ensemble, repeated (the cooperative policy), oracle (matrix games, double oracle), convex (package)
+ 4  dogan (DO-GAN, EWC), experiments (the recipes chapters share), plotting
+ 5  runs (executing chapters, stored runs), sweep (grids x seeds on Dask)
+
+Import them explicitly, e.g. ``from gancore import train``.
 """
 
 __version__ = "0.1.0"

@@ -49,7 +49,7 @@ from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 
 from .storage import CorruptFileError
 
-__all__ = ["load", "NAMES", "SPLITS", "as_tensor", "ring_means", "DataNotFoundError"]
+__all__ = ["load", "NAMES", "EMBEDDED", "SPLITS", "as_tensor", "ring_means", "data_root", "DataNotFoundError"]
 
 RING_DATA_SEED = 1
 SPLIT_SEED = 0
@@ -387,9 +387,9 @@ def _lsun_classroom(split: str, root: Path, size: int = 64) -> Dataset:
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
-_EMBEDDED = {"ring": _ring, "grid": _grid, "digits": _digits, "faces": _faces}
+EMBEDDED = {"ring": _ring, "grid": _grid, "digits": _digits, "faces": _faces}  # generated or shipped: no root
 _REAL = {"mnist": _mnist, "cifar10": _cifar10, "celeba": _celeba, "lsun_classroom": _lsun_classroom}
-NAMES = tuple(_EMBEDDED) + tuple(_REAL)
+NAMES = tuple(EMBEDDED) + tuple(_REAL)
 SPLITS: dict[str, tuple[str, ...]] = {name: ("train", "test") if name in ("ring", "grid") else ("train", "test", "all")
                                       for name in NAMES}
 
@@ -410,8 +410,8 @@ def load(name: str, root: str | os.PathLike | None = None, split: str = "train",
     if split not in SPLITS[name]:
         raise ValueError(f"Invalid split {split!r} for the {name} data set: use "
                          f"{' or '.join(repr(s) for s in SPLITS[name])}.")
-    if name in _EMBEDDED:
-        return _EMBEDDED[name](split, **options)
+    if name in EMBEDDED:
+        return EMBEDDED[name](split, **options)
     return _REAL[name](split, data_root(root), **options)
 
 

@@ -19,6 +19,7 @@ substituted silently.
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -148,7 +149,7 @@ class FeatureSpace:
     def reference_stats(self, dataset: str, split: str = "train", n: int | None = None, root=None):
         """Statistics of ``n`` real images of ``dataset`` (all if None), cached on disk keyed by the
         feature space, data set, split and sample count (a damaged cache file is recomputed, with a warning)."""
-        path = cache_dir() / f"stats-{self.name}-{dataset}-{split}-{n or 'all'}.pt"
+        path = cache_dir() / f"stats-{self.name}-{_data_key(dataset, root)}-{split}-{n or 'all'}.pt"
         saved = _read_cache(path)
         if saved is not None:
             return saved["mu"].numpy(), saved["sigma"].numpy()
@@ -160,6 +161,15 @@ class FeatureSpace:
     def frechet(self, fake: torch.Tensor, reference: tuple[np.ndarray, np.ndarray]) -> float:
         """Frechet distance of generated images from reference statistics in this feature space."""
         return frechet_distance(self.stats(fake), reference)
+
+
+def _data_key(dataset: str, root) -> str:
+    """The cache key of a data set: its name, plus a digest of the folder it is read from for the sets
+    on disk (two MNIST roots never share a cached classifier or statistics); embedded sets have none."""
+    if dataset not in gdata.NAMES or dataset in gdata.EMBEDDED:
+        return dataset
+    folder = str(gdata.data_root(root).resolve())
+    return f"{dataset}-{hashlib.sha256(folder.encode()).hexdigest()[:10]}"
 
 
 def _inputs_and_labels(ds) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,7 +228,7 @@ def feature_space(dataset: str, root=None, seed: int = 0, kind: str = "classifie
         raise ValueError(f"No classifier feature space for {dataset!r}; classifiers exist for "
                          f"{', '.join(MIN_ACCURACY)}. Use kind='pixels' for unlabelled sets.")
     epochs = {"digits": 30, "mnist": 2}[dataset]
-    path = cache_dir() / f"classifier-{dataset}-seed{seed}-e{epochs}.pt"
+    path = cache_dir() / f"classifier-{_data_key(dataset, root)}-seed{seed}-e{epochs}.pt"
     x0 = gdata.load(dataset, root=root, split="train")[0][0]
     net = SmallCNN(x0.shape[-1], x0.shape[0])
     saved = _read_cache(path)
@@ -303,7 +313,8 @@ def reach_ratio(costs: Mapping[str, float], numerator: str, denominator: str, un
     if never:
         why.append(f"{' and '.join(never)} never reached the target")
     if at_zero:
-        why.append(f"{' and '.join(at_zero)} reached {'it' if never else 'the target'} at 0 {unit}, before any training")
+        what = "it" if never else "the target"
+        why.append(f"{' and '.join(at_zero)} reached {what} at 0 {unit}, before any training")
     if why:
         return f"no ratio ({'; '.join(why)})"
     return f"{costs[numerator] / costs[denominator]:.2f}"

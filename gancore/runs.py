@@ -123,6 +123,12 @@ def check(name: str, profile: str = "quick", device: str = "auto", seed: int | N
     return _prepared(_top(), name, profile, device, seed, overrides, parameters)[1]
 
 
+def _as_json(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` as the kernel will receive them: papermill passes a tuple as its string, so tuples
+    become lists (which ``profiles.get`` accepts for tuple settings and stores as tuples)."""
+    return json.loads(json.dumps(dict(overrides)))
+
+
 def _prepared(top: Path, name: str, profile: str, device: str, seed: int | None,
               overrides: Mapping[str, Any] | None, parameters: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:
     """:func:`check`, also returning the chapter's source as a notebook ready for papermill."""
@@ -143,7 +149,7 @@ def _prepared(top: Path, name: str, profile: str, device: str, seed: int | None,
             raise ValueError(f"Pass {key} as its own argument ({_OWN_ARGUMENTS[key]}, or execute(..., {key}=...)), "
                              f"not as a parameter.")
     injected = ({"profile": profile, "device": device} | ({"seed": seed} if seed is not None else {})
-                | ({"overrides": dict(overrides)} if overrides is not None else {}) | dict(parameters or {}))
+                | ({"overrides": _as_json(overrides)} if overrides is not None else {}) | dict(parameters or {}))
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]

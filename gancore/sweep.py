@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import dask
 import pandas as pd
 import torch
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
@@ -70,6 +71,7 @@ __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run",
            "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
 
 SCHEDULER_ENV = "GANCORE_SCHEDULER"
+_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
 
 
 @dataclass(frozen=True)
@@ -361,8 +363,12 @@ def connect(scheduler: str | None = None, workers: int | None = None, device: st
         return
     gpu = device.startswith("cuda")
     n = workers or (1 if gpu else len(os.sched_getaffinity(0)))
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                      resources={"GPU": 1} if gpu else None) as cluster, Client(cluster) as client:
+    # Dask starts worker processes with MALLOC_TRIM_THRESHOLD_=65536: glibc then returns freed memory
+    # to the system at every step of torch's small-tensor loop, and a job ran 2x slower than in a
+    # plain loop (benchmarks/bench_sweep.py). None unsets it (for restarted workers too).
+    with dask.config.set({f"{_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None}), \
+            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                         resources={"GPU": 1} if gpu else None) as cluster, Client(cluster) as client:
         client.register_plugin(_TorchThreads())
         yield client
 

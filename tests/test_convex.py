@@ -332,3 +332,12 @@ def test_profile_procogan_settings_are_valid():
     assert paper["ks"] == (20, 30, 40, 100, 175) and paper["noise_dim"] == 75
     with pytest.raises(ValueError, match="use noise_dim >= 75"):
         cv.ProCoGAN(paper["resolutions"], paper["ks"], noise_dim=74)
+
+
+@pytest.mark.parametrize("n_x, n_g, d", [(5, 3, 40), (30, 20, 12), (1, 1, 9)])
+def test_second_moment_gap_in_the_span_of_the_samples_equals_the_full_spectrum(n_x, n_g, d):
+    g = torch.Generator().manual_seed(n_x + d)
+    X = torch.randn(n_x, d, generator=g, dtype=torch.float64)
+    G = torch.randn(n_g, d, generator=g, dtype=torch.float64)
+    full = float(torch.linalg.eigvalsh(X.T @ X - G.T @ G).abs().max())
+    assert cv.second_moment_gap(X, G) == pytest.approx(full, rel=1e-10)

@@ -140,3 +140,16 @@ def test_inception_unavailable_keeps_the_cause_and_other_errors_pass(monkeypatch
     monkeypatch.setattr(torchvision.models, "inception_v3", broken)
     with pytest.raises(KeyError, match="a bug"):
         metrics.inception_features(torch.zeros(1, 3, 8, 8))
+
+
+def test_reference_statistics_of_two_data_roots_are_not_shared(tmp_path):
+    """The cache key names the folder a data set is read from: a second MNIST root gets its own
+    statistics, not the first one's from the cache."""
+    from fake_datasets import write_mnist
+
+    a, b = write_mnist(tmp_path / "a", seed=0), write_mnist(tmp_path / "b", seed=1)
+    space = metrics.FeatureSpace("pixels-test", lambda x: torch.stack([x.flatten(1).sum(1), x.flatten(1)[:, 392:420].sum(1)], 1))
+    mu_a, _ = space.reference_stats("mnist", root=a, n=32)
+    mu_b, _ = space.reference_stats("mnist", root=b, n=32)
+    direct = space.stats(data.as_tensor(data.load("mnist", root=b), limit=32))[0]
+    assert np.array_equal(mu_b, direct) and not np.array_equal(mu_a, mu_b)

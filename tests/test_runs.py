@@ -17,7 +17,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from gancore import runs, storage
+from gancore import profiles, runs, storage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -169,6 +169,15 @@ def test_cli_passes_overrides_and_parameters(book):
     runs.main(["execute", "toolkit", "--profile", "paper", "--seed", "3", "--overrides", '{"steps": 9}'])
     assert book.papermill.calls[0]["parameters"] == {"profile": "paper", "device": "auto", "seed": 3,
                                                      "overrides": {"steps": 9}}
+
+
+def test_tuple_overrides_reach_the_kernel_as_lists_it_accepts(book):
+    """papermill writes a tuple into the parameters cell as its string, which profiles.get would
+    refuse inside the kernel: overrides are handed over in their JSON form."""
+    runs.execute("toolkit", overrides={"betas": (0.5, 0.9)})
+    sent = book.papermill.calls[0]["parameters"]["overrides"]
+    assert sent == {"betas": [0.5, 0.9]}
+    assert profiles.get("toolkit", "quick", sent).betas == (0.5, 0.9)
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -185,3 +185,10 @@ def test_a_worker_killed_during_a_job_leads_to_a_retry_with_the_same_result(clie
     reference = _plan(tmp_path / "reference", grid={}, seeds="0-1").jobs[0]
     for name, table in _serial(reference).items():
         _assert_same(storage.read_csv(plan.folder / f"{name}.csv"), table)
+
+
+def test_embedded_workers_run_torch_on_one_thread_without_dasks_malloc_trim(client):
+    """Dask's default MALLOC_TRIM_THRESHOLD_=65536 made a job in a worker 2x slower than in a loop."""
+    client.wait_for_workers(2, timeout=120)  # the worker killed above may still be restarting
+    seen = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), torch.get_num_threads()))
+    assert len(seen) == 2 and set(seen.values()) == {(None, 1)}

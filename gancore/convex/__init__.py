@@ -35,7 +35,7 @@ from .arrays import check_beta
 from .compare import (BetaSweep, ProCoGANComparison, QuadraticComparison, beta_sweep, compare_quadratic,
                       comparison_problem, convex_solution, procogan_comparison, toy_comparison, toy_problem)
 from .closed_form import (constraint_value, constraint_violation, linear_closed_form, linear_optimal_value,
-                          quadratic_closed_form, quadratic_optimal_value, wgan_objective)
+                          quadratic_closed_form, quadratic_optimal_value, second_moment_gap, wgan_objective)
 from .gda import (FixedNoiseLinear, GDAResult, ProgressiveGDA, ProgressiveLinearGenerator, SumWasserstein,
                   TwoLayerDiscriminator, gda_fit, polynomial_constraint_value, progressive_gda, time_to_target,
                   violation)
@@ -46,7 +46,7 @@ from .relu import hyperplane_arrangement, relu_constraint_value, relu_generator_
 __all__ = [
     "check_beta",
     "quadratic_closed_form", "quadratic_optimal_value", "linear_closed_form", "linear_optimal_value",
-    "wgan_objective", "constraint_value", "constraint_violation",
+    "wgan_objective", "constraint_value", "constraint_violation", "second_moment_gap",
     "quadratic_sdp", "linear_socp", "polynomial_sdp",
     "hyperplane_arrangement", "relu_constraint_value", "relu_program", "relu_generator_fit",
     "downsample", "upsample", "StageRecord", "ProCoGAN",

@@ -22,7 +22,7 @@ from .relu import relu_constraint_value
 __all__ = [
     "quadratic_closed_form", "quadratic_optimal_value", "linear_closed_form", "linear_optimal_value",
     "wgan_objective", "constraint_value", "constraint_violation", "QuadraticSolution", "quadratic_solution",
-    "ACTIVATIONS",
+    "ACTIVATIONS", "second_moment_gap",
 ]
 
 ACTIVATIONS = ("linear", "quadratic", "relu")
@@ -164,7 +164,22 @@ def constraint_value(X: Array, G: Array, activation: str = "quadratic") -> float
         raise ValueError(f"X and G must have the same number of features, got {Xt.shape[1]} and {Gt.shape[1]}.")
     if activation == "linear":
         return float((Xt.sum(0) - Gt.sum(0)).norm())
-    return float(torch.linalg.eigvalsh(Xt.T @ Xt - Gt.T @ Gt).abs().max())
+    return second_moment_gap(Xt, Gt)
+
+
+def second_moment_gap(X: torch.Tensor, G: torch.Tensor) -> float:
+    """``||X^T X - G^T G||_2``, the largest absolute eigenvalue of the difference of the second moments
+    (the quadratic discriminator's constraint, Sahiner et al. Thm 2.1). When the samples are fewer than
+    the features (``n_X + n_G < d``, e.g. 64x64 images) it is computed in the span of the samples: with
+    ``[X; G]^T = Q R``, ``X^T X - G^T G = Q (R S R^T) Q^T``, ``S = diag(1, ..., 1, -1, ..., -1)``, so the
+    eigenvalues are those of the small matrix ``R S R^T`` (an (n_X + n_G)-square problem instead of d)."""
+    n, d = X.shape[0] + G.shape[0], X.shape[1]
+    if n >= d:
+        return float(torch.linalg.eigvalsh(X.T @ X - G.T @ G).abs().max())
+    _, R = torch.linalg.qr(torch.cat([X, G]).T)
+    signs = torch.cat([torch.ones(X.shape[0], dtype=R.dtype, device=R.device),
+                       -torch.ones(G.shape[0], dtype=R.dtype, device=R.device)])
+    return float(torch.linalg.eigvalsh(R @ (signs[:, None] * R.T)).abs().max())
 
 
 def constraint_violation(X: Array, G: Array, beta: float, activation: str = "quadratic") -> float:

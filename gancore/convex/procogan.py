@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from skimage.exposure import match_histograms
 
 from .arrays import Array, check_finite, numerical_rank
-from .closed_form import QuadraticSolution, quadratic_solution
+from .closed_form import QuadraticSolution, quadratic_solution, second_moment_gap
 
 __all__ = ["downsample", "upsample", "StageRecord", "ProCoGAN"]
 
@@ -193,7 +193,7 @@ class ProCoGAN:
                 resolution=r, k=sol.k, beta=beta, data_shape=tuple(X.shape), input_shape=tuple(inputs.shape),
                 data_rank=data_rank, input_rank=sol.rank_Z,
                 used_singular_values=(float(sol.D[0]), float(sol.D[sol.k - 1])), noise_scale=noise_scale,
-                constraint=float(torch.linalg.eigvalsh(X.T @ X - G.T @ G).abs().max()),
+                constraint=second_moment_gap(X, G),
                 fit_seconds=time.perf_counter() - start))
             previous, previous_size, previous_sol, previous_beta = G, (r, r), sol, beta
             previous_basis = G @ Vh[:k].T / (sigma[:k] ** 2 - beta).sqrt()  # P_k: G = P_k S V_k^T
