@@ -41,7 +41,7 @@ import torch
 
 from . import __version__
 
-__all__ = ["get", "PROFILES", "CHAPTERS", "OPTIONAL", "Settings", "describe"]
+__all__ = ["get", "PROFILES", "CHAPTERS", "OPTIONAL", "Settings", "describe", "deep_merge"]
 
 PROFILES = ("quick", "paper")
 
@@ -220,16 +220,16 @@ def get(chapter: str, profile: str, overrides: Mapping[str, Any] | None = None) 
         raise ValueError(f"overrides must be a dict of settings, e.g. {{'steps': 500}}; got "
                          f"{type(overrides).__name__} {overrides!r}.")
     table = CHAPTERS[chapter]
-    resolved = {p: _over(table["shared"], table[p]) for p in PROFILES}
+    resolved = {p: deep_merge(table["shared"], table[p]) for p in PROFILES}
     return Settings(_merged(chapter, "", resolved[profile], list(resolved.values()), overrides or {}))
 
 
-def _over(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with ``changes`` put in; a group (a dict in both) merges key by key, recursively."""
     merged = dict(base)
     for key, value in changes.items():
         both_groups = isinstance(value, Mapping) and isinstance(base.get(key), Mapping)
-        merged[key] = _over(base[key], value) if both_groups else value
+        merged[key] = deep_merge(base[key], value) if both_groups else value
     return merged
 
 

@@ -26,13 +26,10 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import errno
-import importlib.metadata
 import json
 import os
-import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +40,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from . import profiles, storage
+from . import profiles, provenance, storage
 
 __all__ = ["execute", "check", "chapters", "record", "stored", "RUN_DIR_ENV"]
 
@@ -97,21 +94,6 @@ def stored(chapter: str, root: str | os.PathLike | None = None) -> list[tuple[di
         tables = {p.stem: storage.read_csv(p) for p in sorted(run_json.parent.glob("*.csv"))}
         runs.append((meta, tables))
     return runs
-
-
-def _git_commit(top: Path) -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=top, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=top,
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _versions() -> dict[str, str]:
-    names = ["torch", "torchvision", "numpy", "scipy", "cvxpy", "scikit-learn", "scikit-image", "gancore"]
-    return {n: importlib.metadata.version(n) for n in names} | {"python": platform.python_version()}
 
 
 def check(name: str, profile: str = "quick", device: str = "auto", seed: int | None = None,
@@ -217,10 +199,10 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
         if run_dir is not None:
             storage.atomic_write(run_dir / f"{name}.ipynb", executed.read_bytes())
             storage.write_json(run_dir / "run.json", {
-                "chapter": name, "parameters": injected, "git_commit": _git_commit(top),
+                "chapter": name, "parameters": injected, "git_commit": provenance.git_commit(top),
                 "device": ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device,
                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                "versions": _versions(), "wall_seconds": round(seconds, 1),
+                "versions": provenance.versions(), "wall_seconds": round(seconds, 1),
                 "date": started.isoformat(timespec="seconds")})
             output = _publish(run_dir, top / "results" / name / stamp) / f"{name}.ipynb"
         else:

@@ -41,14 +41,12 @@ import contextlib
 import datetime as _dt
 import errno
 import hashlib
-import importlib.metadata
 import itertools
 import json
 import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,7 +63,7 @@ import torch
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 from tqdm import tqdm
 
-from . import experiments, profiles, storage, train
+from . import experiments, profiles, provenance, storage, train
 
 __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run", "run_job", "merge", "connect",
            "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
@@ -188,14 +186,6 @@ def _nested(cell: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def _merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in changes.items():
-        both = isinstance(value, Mapping) and isinstance(base.get(key), Mapping)
-        merged[key] = _merged(base[key], value) if both else value
-    return merged
-
-
 def grid_cells(grid: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Every combination of the grid's values, as dicts of dotted setting names (``{"ring.lr":
     0.001, "p_min": 1e-07}``), in the order of ``itertools.product``. A grid maps setting names to
@@ -238,7 +228,7 @@ def plan(chapter: str, seeds: str | Sequence[int], grid: Mapping[str, Any] | Non
         raise ValueError(f"Invalid device {device!r}: use auto, cpu, cuda or cuda:N.")
     jobs = []
     for cell in grid_cells(grid):
-        job_overrides = _merged(overrides or {}, _nested(cell))
+        job_overrides = profiles.deep_merge(overrides or {}, _nested(cell))
         settings = profiles.get(chapter, profile, job_overrides)
         for start in range(0, len(seeds), block):
             part = tuple(seeds[start:start + block])
@@ -258,24 +248,6 @@ def plan(chapter: str, seeds: str | Sequence[int], grid: Mapping[str, Any] | Non
 
 
 # --------------------------------------------------------------------------- one job
-
-def _git_commit() -> str:
-    """The commit of the gancore checkout running this (``-dirty`` with uncommitted changes), or
-    ``unknown`` outside a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True).stdout.strip()
-        return head.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _versions() -> dict[str, str]:
-    names = ["gancore", "torch", "numpy", "pandas", "dask", "distributed"]
-    return {n: importlib.metadata.version(n) for n in names} | {"python": platform.python_version()}
-
 
 def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Run ``job`` in this process (what a worker does): the experiment on the job's settings and
@@ -299,8 +271,8 @@ def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
               "cell": job.cell, "overrides": job.overrides, "settings": job.settings, "seeds": list(job.seeds),
               "tables": list(tables), "device": str(device),
               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-              "torch_threads": torch.get_num_threads(), "host": platform.node(), "git_commit": _git_commit(),
-              "versions": _versions(), "wall_seconds": round(time.perf_counter() - t0, 2),
+              "torch_threads": torch.get_num_threads(), "host": platform.node(), "git_commit": provenance.git_commit(),
+              "versions": provenance.versions(), "wall_seconds": round(time.perf_counter() - t0, 2),
               "date": started.isoformat(timespec="seconds")}
     return tables, record
 
@@ -446,8 +418,8 @@ def merge(plan: Plan) -> dict[str, pd.DataFrame]:
         "parameters": {"profile": plan.profile, "overrides": plan.overrides, "grid": plan.grid,
                        "seeds": format_seeds(sorted(plan.seeds)), "seeds_per_job": plan.seeds_per_job,
                        "device": plan.device},
-        "jobs": [job.id for job in plan.jobs], "tables": names, "git_commit": _git_commit(),
-        "device": ", ".join(devices), "gpu": ", ".join(gpus) or None, "versions": _versions(),
+        "jobs": [job.id for job in plan.jobs], "tables": names, "git_commit": provenance.git_commit(),
+        "device": ", ".join(devices), "gpu": ", ".join(gpus) or None, "versions": provenance.versions(),
         "wall_seconds": round(sum(record["wall_seconds"] for record in records), 1),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
     return tables

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gancore"
 # model; `games` sits one layer above `solvers`, whose projections and averaging its test games use.
 LAYERS = {
     "storage": -1,
-    "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0,
+    "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0,
     "solvers": 1, "metrics": 1, "divergences": 1,
     "games": 2, "train": 2,
     "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3,
