@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from gancore import data, ensemble, experiments, losses, profiles, sweep
+from gancore import data, ensemble, experiments, losses, metrics, profiles, sweep
 
 JOB = {"steps": 800, "eval_every": 400, "n_eval": 2000}
 SEEDS = "0-15"  # 8 jobs of 2 seeds
@@ -69,7 +69,7 @@ def _plain_loop() -> float:
 def _ring_seconds(evaluate: bool, steps: int = STEPS) -> float:
     R = profiles.get("alpha_gan", "quick").ring
     ring = data.load("ring")
-    options = {"evaluate": ensemble.ring_evaluator(ring, R.n_eval), "eval_every": EVERY} if evaluate else {}
+    options = {"evaluate": metrics.ring_evaluator(ring.means, ring.sigma, R.n_eval, chunk=64), "eval_every": EVERY} if evaluate else {}
     t0 = time.perf_counter()
     ensemble.fit(*experiments.ring_players(R.g_width, R.d_width, R.depth), ring, list(range(K)),
                  loss=losses.gan_loss("alpha", alpha_d=0.5, alpha_g=1.0, p_min=1e-7), lr_G=R.lr, lr_D=R.lr,

@@ -12,7 +12,7 @@ The training itself is :func:`gancore.train.fit` with ``seed=[seed_1, ..., seed_
 also train on different objectives (:func:`grouped_loss`: a grid of alpha values in one run), and
 :func:`ring_table` gives the ring metrics of every member.
 
-Metrics along training are data: ``fit(..., evaluate=ring_evaluator(ring, n), eval_every=N)``
+Metrics along training are data: ``fit(..., evaluate=metrics.ring_evaluator(ring.means, ring.sigma, n, chunk=64), eval_every=N)``
 evaluates every member at step 0, every N steps and at the end, and :func:`tidy_evals` turns the
 run's evaluation log into one tidy table (one row per member, step and metric, with each member's
 seed and setting as columns), from which :func:`gancore.plotting.metric_curves` draws curves.
@@ -30,7 +30,7 @@ from . import losses as glosses
 from . import metrics, train
 
 __all__ = ["BatchedMLP", "stack", "fit", "seconds_per_step", "sample", "grouped_loss", "ring_table",
-           "ring_evaluator", "tidy_evals"]
+           "tidy_evals"]
 
 
 class BatchedMLP(nn.Module):
@@ -168,36 +168,19 @@ def grouped_loss(parts: Sequence[glosses.GANLoss], sizes: Sequence[int]) -> glos
 
 def ring_table(G: BatchedMLP, ring, n: int, latent_dim: int = 2, seed: int = 0,
                chunk: int = 64) -> pd.DataFrame:
-    """The ring metrics (:func:`gancore.metrics.ring_metrics`) of every member on ``n`` samples from
-    the same fixed noise: one row per member with ``modes``, ``hqs``, ``success``, ``failure``, ``kl``.
-    ``ring`` is a data set carrying ``.means`` and ``.sigma`` (``data.load("ring")``). Members are
-    evaluated ``chunk`` at a time to bound memory."""
-    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
-    device = G.weights[0].device
-    rows: dict[str, list] = {}
-    with torch.no_grad():
-        for start in range(0, G.members, chunk):
-            k = min(chunk, G.members - start)
-            x = G(z.to(device).expand(k, n, latent_dim), members=slice(start, start + k))
-            for key, v in metrics.ring_metrics(x.cpu(), ring.means, ring.sigma).items():
-                rows.setdefault(key, []).extend(v.tolist())
-    return pd.DataFrame(rows)
-
-
-def ring_evaluator(ring, n: int, latent_dim: int = 2, seed: int = 0,
-                   chunk: int = 64) -> Callable[[int, BatchedMLP, nn.Module], dict[str, list]]:
-    """``evaluate(step, G, D)`` for :func:`fit`: :func:`ring_table` of every member (``n`` samples of
-    the same fixed noise, members ``chunk`` at a time) as per-member lists, the form
-    :func:`tidy_evals` makes long. :func:`gancore.metrics.ring_evaluator` gives the same numbers but
-    samples all members at once, which at the paper's scale (200 members x 25,000 samples through
-    400-wide layers) needs gigabytes per layer; evaluation draws from its own generator, so it never
-    changes the training run's random streams."""
-    return lambda step, G, D: ring_table(G, ring, n, latent_dim, seed, chunk).to_dict("list")
+    """The ring metrics (:func:`gancore.metrics.generator_ring_metrics`) of every member on ``n``
+    samples from the same fixed noise (:func:`gancore.metrics.fixed_noise` with ``seed``): one row per
+    member with ``modes``, ``hqs``, ``success``, ``failure``, ``kl``. ``ring`` is a data set carrying
+    ``.means`` and ``.sigma`` (``data.load("ring")``). Members are evaluated ``chunk`` at a time to
+    bound memory. Along training, :func:`gancore.metrics.ring_evaluator` with ``chunk`` gives the
+    same numbers."""
+    found = metrics.generator_ring_metrics(G, metrics.fixed_noise(n, latent_dim, seed), ring.means, ring.sigma, chunk)
+    return pd.DataFrame({k: v.cpu().tolist() for k, v in found.items()})
 
 
 def tidy_evals(evals: pd.DataFrame, labels: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The evaluation log of a run (``TrainResult.evals``: per-member lists for an ensemble, as
-    :func:`ring_evaluator` gives them; plain numbers for a single run, one member) as one tidy table:
+    :func:`gancore.metrics.ring_evaluator` gives them; plain numbers for a single run, one member) as one tidy table:
     one row per member, evaluation and metric, with columns ``labels[k]``'s keys (member k's seed and
     setting: ``seed``, ``alpha_d``, ...), ``step``, ``grad_evals``, ``seconds``, ``metric`` and
     ``value``; rows ordered by member, then step, then metric in the log's column order. Curves of

@@ -248,7 +248,7 @@ def _fit_ring_ensemble(ring, players: Players, seeds: Sequence[int], labels: Seq
     G, _, result = ensemble.fit(make_G, make_D, ring, seeds, loss=loss, lr_G=lr, lr_D=lr, betas=betas, steps=steps,
                                 batch_size=batch_size, latent_dim=2, policy="alternating", device=device,
                                 progress=False, log_every=max(1, steps // 10),
-                                evaluate=ensemble.ring_evaluator(ring, n_eval, seed=eval_seed), eval_every=eval_every)
+                                evaluate=metrics.ring_evaluator(ring.means, ring.sigma, n_eval, seed=eval_seed, chunk=64), eval_every=eval_every)
     return G, ensemble.tidy_evals(result.evals, labels)
 
 

@@ -38,7 +38,7 @@ from .storage import CorruptFileError, load_torch, save_torch
 __all__ = [
     "ring_metrics", "frechet_distance", "gaussian_stats", "FeatureSpace", "feature_space",
     "classifier_score", "cache_dir", "inception_features", "MIN_ACCURACY",
-    "first_reaching", "reach_ratio", "fixed_noise", "sample_in_chunks", "ring_evaluator", "per_member",
+    "first_reaching", "reach_ratio", "fixed_noise", "sample_in_chunks", "generator_ring_metrics", "ring_evaluator", "per_member",
 ]
 
 MIN_ACCURACY = {"digits": 0.95, "mnist": 0.98}
@@ -353,23 +353,51 @@ def sample_in_chunks(G: nn.Module, z: torch.Tensor, chunk: int = 500, batch_stat
         G.train(was_training)
 
 
+@torch.no_grad()
+def generator_ring_metrics(G: nn.Module, z: torch.Tensor, means: torch.Tensor, sigma: float,
+                           chunk: int | None = None, samples: list[torch.Tensor] | None = None
+                           ) -> dict[str, torch.Tensor]:
+    """:func:`ring_metrics` of the samples ``G`` draws from the latent codes ``z`` (n, latent). For a
+    single generator the metrics are scalars; for an ensemble (a module with an integer ``members``
+    attribute that maps (K, n, latent) noise to (K, n, 2), such as :class:`gancore.ensemble.BatchedMLP`)
+    every member gets the same noise and the metrics are (K,) tensors. With ``chunk`` the members are
+    evaluated that many at a time, ``G(noise, members=slice(a, b))``, which bounds memory at the papers'
+    scale (200 members x 25,000 samples through 400-wide layers); per member the numbers are the same.
+    The samples (on the CPU) are appended to ``samples`` when a list is given."""
+    members = getattr(G, "members", None)
+    codes = z.to(_device(G))
+    if not isinstance(members, int):
+        blocks = [G(codes)]
+    elif chunk is None:
+        blocks = [G(codes.expand(members, *z.shape).contiguous())]
+    else:
+        blocks = [G(codes.expand(min(chunk, members - a), *z.shape).contiguous(), members=slice(a, a + chunk))
+                  for a in range(0, members, chunk)]
+    parts = [ring_metrics(x, means, sigma) for x in blocks]
+    if samples is not None:
+        samples.append(torch.cat([x.detach().cpu() for x in blocks]))
+    if len(parts) == 1:
+        return parts[0]
+    return {k: torch.cat([part[k] for part in parts]) for k in parts[0]}
+
+
 def ring_evaluator(means: torch.Tensor, sigma: float, n: int, latent_dim: int = 2, seed: int = 0,
-                   samples: dict[int, torch.Tensor] | None = None) -> Callable[[int, nn.Module, nn.Module], dict]:
-    """``evaluate(step, G, D)`` for :func:`gancore.train.fit`: the :func:`ring_metrics` of ``n``
-    samples from fixed noise (:func:`fixed_noise` with ``seed``). For a single generator the metrics
-    are floats; for an ensemble (a module with an integer ``members`` attribute that maps (K, n,
-    latent) noise to (K, n, 2), such as :class:`gancore.ensemble.BatchedMLP`) every member gets the
-    same noise and the metrics are per-member lists (:func:`per_member` makes the log long). With a
-    dict ``samples``, the samples of every evaluation are kept in it on the CPU, keyed by step."""
+                   samples: dict[int, torch.Tensor] | None = None,
+                   chunk: int | None = None) -> Callable[[int, nn.Module, nn.Module], dict]:
+    """``evaluate(step, G, D)`` for :func:`gancore.train.fit`: the ring metrics
+    (:func:`generator_ring_metrics`) of ``n`` samples from fixed noise (:func:`fixed_noise` with ``seed``),
+    as floats for a single generator or per-member lists for an ensemble (:func:`per_member` makes
+    the log long; ``chunk`` members at a time). Evaluation draws from its own generator, so it never
+    changes the training run's random streams. With a dict ``samples``, the samples of every
+    evaluation are kept in it on the CPU, keyed by step."""
     z = fixed_noise(n, latent_dim, seed)
 
     def evaluate(step: int, G: nn.Module, D: nn.Module) -> dict:
-        members = getattr(G, "members", None)
-        codes = z.to(_device(G))
-        x = G(codes.expand(members, n, latent_dim).contiguous()) if isinstance(members, int) else G(codes)
+        kept: list[torch.Tensor] | None = [] if samples is not None else None
+        found = generator_ring_metrics(G, z, means, sigma, chunk, kept)
         if samples is not None:
-            samples[step] = x.detach().cpu()
-        return {k: v.float().cpu().tolist() for k, v in ring_metrics(x, means, sigma).items()}
+            samples[step] = kept[0]
+        return {k: v.float().cpu().tolist() for k, v in found.items()}
 
     return evaluate
 

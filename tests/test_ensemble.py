@@ -170,7 +170,7 @@ def test_tidy_evals_gives_each_member_the_metrics_of_its_seed_trained_alone():
     loss = losses.gan_loss("ns")
     _, _, result = ensemble.fit(_make_G, _make_D, RING, SEEDS, loss=loss, lr_G=1e-2, lr_D=1e-2, steps=4, batch_size=32,
                                 latent_dim=2, policy="alternating", device="cpu", progress=False,
-                                evaluate=ensemble.ring_evaluator(RING, 300, seed=5), eval_every=2)
+                                evaluate=metrics.ring_evaluator(RING.means, RING.sigma, 300, seed=5, chunk=64), eval_every=2)
     table = ensemble.tidy_evals(result.evals, [{"seed": s, "cell": "ns"} for s in SEEDS])
     assert list(table.columns) == ["seed", "cell", "step", "grad_evals", "seconds", "metric", "value"]
     assert len(table) == len(SEEDS) * 3 * 5  # members x evaluations (0, 2, 4) x metrics
@@ -193,7 +193,7 @@ def test_tidy_evals_gives_each_member_the_metrics_of_its_seed_trained_alone():
 def test_evaluating_along_training_leaves_training_unchanged():
     runs = [ensemble.fit(_make_G, _make_D, RING, SEEDS, loss=losses.gan_loss("ns"), lr_G=1e-2, lr_D=1e-2, steps=4,
                          batch_size=32, latent_dim=2, device="cpu", progress=False, **options)[0]
-            for options in ({}, {"evaluate": ensemble.ring_evaluator(RING, 100, chunk=1), "eval_every": 1})]
+            for options in ({}, {"evaluate": metrics.ring_evaluator(RING.means, RING.sigma, 100, chunk=1), "eval_every": 1})]
     for p, q in zip(runs[0].parameters(), runs[1].parameters(), strict=True):
         assert torch.equal(p, q)
 
