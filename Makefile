@@ -5,6 +5,7 @@
 #   make chapter NAME=toolkit [PROFILE=quick] [DEVICE=auto] [SEED=3] [STORE=1] [OVERRIDES='{"steps": 6000}']
 #   make sweep NAME=alpha_gan SEEDS=0-199 [GRID='{"ring": {"lr": [1e-4, 2e-4]}}'] [SEEDS_PER_JOB=50]
 #              [SCHEDULER=tcp://host:8786] [WORKERS=2] [PROFILE=quick] [DEVICE=auto] [OVERRIDES='{...}']
+#              [SWEEP=label]   (its folder name; default: the profile and a hash of its jobs)
 #                                   a chapter's experiment over a grid x seeds on Dask -> results/NAME/<sweep>/
 #   make bench [BENCH=toolkit]      benchmarks -> benchmarks/results/*.json (all, or the named ones)
 #   make clean                      remove _build (keeps .venv)
@@ -36,7 +37,7 @@ CHAPTER_ARGS := --profile $(PROFILE) --device $(DEVICE) $(if $(SEED),--seed $(SE
 	$(if $(OVERRIDES),--overrides '$(OVERRIDES)')
 SWEEP_ARGS := --profile $(PROFILE) --device $(DEVICE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(GRID),--grid '$(GRID)') \
 	$(if $(SEEDS_PER_JOB),--seeds-per-job $(SEEDS_PER_JOB)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
-	$(if $(WORKERS),--workers $(WORKERS)) $(if $(OVERRIDES),--overrides '$(OVERRIDES)')
+	$(if $(WORKERS),--workers $(WORKERS)) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(OVERRIDES),--overrides '$(OVERRIDES)')
 
 .PHONY: setup book html chapter chapters sweep test unit nbval bench clean
 

@@ -23,7 +23,9 @@ chapters' experiments as functions ``f(settings, seeds, device) -> {table name: 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -241,14 +243,16 @@ def ring_ensemble(ring, players: Players, seeds: Sequence[int], labels: Sequence
 
 def _fit_ring_ensemble(ring, players: Players, seeds: Sequence[int], labels: Sequence[Mapping[str, Any]], *,
                        loss: Any, lr: float, betas: tuple[float, float], steps: int, batch_size: int, n_eval: int,
-                       eval_every: int, eval_seed: int, device: str | torch.device
-                       ) -> tuple[ensemble.BatchedMLP, pd.DataFrame]:
-    """:func:`ring_ensemble`, also returning the trained ensemble of generators."""
+                       eval_every: int, eval_seed: int, device: str | torch.device,
+                       checkpoint: Path | None = None) -> tuple[ensemble.BatchedMLP, pd.DataFrame]:
+    """:func:`ring_ensemble`, also returning the trained ensemble of generators; with ``checkpoint``
+    (a file), checkpointed at every evaluation and resumed from it."""
     make_G, make_D = players
     G, _, result = ensemble.fit(make_G, make_D, ring, seeds, loss=loss, lr_G=lr, lr_D=lr, betas=betas, steps=steps,
                                 batch_size=batch_size, latent_dim=2, policy="alternating", device=device,
                                 progress=False, log_every=max(1, steps // 10),
-                                evaluate=metrics.ring_evaluator(ring.means, ring.sigma, n_eval, seed=eval_seed, chunk=64), eval_every=eval_every)
+                                evaluate=metrics.ring_evaluator(ring.means, ring.sigma, n_eval, seed=eval_seed, chunk=64), eval_every=eval_every,
+                                checkpoint=checkpoint, checkpoint_every=eval_every if checkpoint else 0)
     return G, ensemble.tidy_evals(result.evals, labels)
 
 
@@ -277,13 +281,16 @@ def alpha_cells(settings: Mapping[str, Any]) -> list[tuple[str, float, float]]:
 
 
 def alpha_ring(settings: Mapping[str, Any], seeds: Sequence[int], device: str | torch.device = "auto",
-               eval_seed: int = 0, evaluations: int = 10, n_samples: int = 0) -> dict[str, pd.DataFrame]:
+               eval_seed: int = 0, n_samples: int = 0,
+               checkpoint_dir: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
     """The alpha-GAN chapter's ring experiment (Welfert et al., ISIT23 Sec. III-A) on ``seeds``: every
     cell of :func:`alpha_cells` trains on the same seeds (the same initialisations, data order and
     noise; cells differ only in their loss, the alpha-loss with ``p_min``), ``cells_per_run`` cells
     per batched run (all in one when None), with the ``ring`` group's networks, Adam settings, steps
-    and batch size (``ring.seeds`` is not used: the seeds are given). Evaluated at ``evaluations``
-    evenly spaced points. Returns ``{"ring": one row per cell and seed (generator, alpha_d, alpha_g,
+    and batch size (``ring.seeds`` is not used: the seeds are given). Evaluated at step 0, every
+    ``ring.eval_every`` steps and at the end. With ``checkpoint_dir`` every batched run keeps a
+    checkpoint there (``cells-<first cell>.pt``, written at every evaluation) and continues from it when
+    run again, so an interrupted long run loses at most ``eval_every`` steps. Returns ``{"ring": one row per cell and seed (generator, alpha_d, alpha_g,
     seed, modes, hqs, success, failure, kl) after training, "curves": the tidy table along training}``;
     with ``n_samples > 0`` also ``"samples"``: ``n_samples`` samples of every member after training from
     the same fixed noise (:func:`gancore.ensemble.sample` with ``eval_seed``), one row per sample with
@@ -301,7 +308,9 @@ def alpha_ring(settings: Mapping[str, Any], seeds: Sequence[int], device: str | 
         G, table = _fit_ring_ensemble(data.load("ring"), ring_players(R["g_width"], R["d_width"], R["depth"]),
                                       seeds * len(chunk), labels, loss=loss, lr=R["lr"], betas=R["betas"],
                                       steps=R["steps"], batch_size=R["batch_size"], n_eval=R["n_eval"],
-                                      eval_every=max(1, R["steps"] // evaluations), eval_seed=eval_seed, device=device)
+                                      eval_every=R["eval_every"], eval_seed=eval_seed, device=device,
+                                      checkpoint=None if checkpoint_dir is None
+                                      else Path(checkpoint_dir) / f"cells-{start}.pt")
         tables.append(table)
         if n_samples > 0:
             x = ensemble.sample(G, n_samples, 2, seed=eval_seed).cpu().reshape(-1, 2).numpy()

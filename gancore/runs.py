@@ -42,7 +42,7 @@ import torch
 
 from . import profiles, provenance, storage
 
-__all__ = ["execute", "check", "chapters", "record", "stored", "RUN_DIR_ENV"]
+__all__ = ["execute", "check", "chapters", "record", "stored", "top_folder", "RUN_DIR_ENV"]
 
 RUN_DIR_ENV = "GANCORE_RUN_DIR"
 
@@ -50,7 +50,7 @@ RUN_DIR_ENV = "GANCORE_RUN_DIR"
 _OWN_ARGUMENTS = {"profile": "--profile", "device": "--device", "seed": "--seed", "overrides": "--overrides"}
 
 
-def _top() -> Path:
+def top_folder() -> Path:
     """The compendium's top folder (where _toc.yml is), found from the current directory upwards."""
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
@@ -62,7 +62,7 @@ def _top() -> Path:
 def chapters(top: str | os.PathLike | None = None) -> list[str]:
     """The book's chapters: the ``file: book/executed/NAME`` entries of ``_toc.yml``, in its order
     (the Makefile reads the same entries)."""
-    toc = Path(top if top is not None else _top()) / "_toc.yml"
+    toc = Path(top if top is not None else top_folder()) / "_toc.yml"
     return re.findall(r"^\s*(?:-\s*)?file:\s*book/executed/(\S+?)\s*$", toc.read_text(), flags=re.MULTILINE)
 
 
@@ -83,7 +83,7 @@ def stored(chapter: str, root: str | os.PathLike | None = None) -> list[tuple[di
     (hidden folders) are not listed. A ``run.json`` or table that cannot be read (stored runs are
     written whole, so it was damaged afterwards) raises :class:`gancore.storage.CorruptFileError`
     naming the file, rather than silently dropping a run the chapter claims to show."""
-    base = Path(root) if root is not None else _top() / "results"
+    base = Path(root) if root is not None else top_folder() / "results"
     runs = []
     for run_json in sorted((base / chapter).glob("*/run.json")):
         if run_json.parent.name.startswith("."):
@@ -102,7 +102,7 @@ def check(name: str, profile: str = "quick", device: str = "auto", seed: int | N
     without a kernel: ``name`` is a chapter of ``_toc.yml``, ``profile`` and ``overrides`` are valid for
     it (:func:`gancore.profiles.get`), and every parameter is a name of the chapter's ``parameters``
     cell. Raises ValueError saying what is wrong."""
-    return _prepared(_top(), name, profile, device, seed, overrides, parameters)[1]
+    return _prepared(top_folder(), name, profile, device, seed, overrides, parameters)[1]
 
 
 def _as_json(overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,7 +174,7 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
 
     if store and output is not None:
         raise ValueError("A stored run's notebook goes to its results folder: give store or output, not both.")
-    top = _top()
+    top = top_folder()
     notebook, injected = _prepared(top, name, profile, device, seed, overrides, parameters)
     started = _dt.datetime.now(_dt.timezone.utc)
     stamp = f"{started:%Y%m%d-%H%M%S}-{profile}"

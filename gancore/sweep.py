@@ -26,6 +26,12 @@ Files (every one written atomically; the client writes them, so workers need no 
     results/NAME/<sweep>/jobs/<job>/<table>.csv, run.json   a finished job, published whole (one rename)
     results/NAME/<sweep>/failed/<job>.json                  a job that raised: its traceback (run again next time)
     results/NAME/<sweep>/<table>.csv, run.json              the merge of all jobs, once every job is done
+    results/NAME/<sweep>/work/<job>/                        a running job's checkpoints (experiments that keep
+                                                            them: alpha_gan), removed when the job is stored
+
+A job whose experiment keeps checkpoints continues from them when the sweep runs again, so a long job
+interrupted by a crash or a lost allocation loses only the steps since its last checkpoint (workers
+write them, so on a cluster give ``--root`` a folder the workers share, or they start such jobs over).
 
 A job's id is a hash of (chapter, profile, experiment, resolved settings, seeds); running the same
 sweep again runs only the jobs not finished yet (after a crash or a lost allocation) and merges again.
@@ -53,7 +59,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -77,16 +83,18 @@ class Experiment:
     """An experiment as a sweep runs it. ``run(settings, seeds, device) -> {table name: DataFrame}``
     returns tidy tables with a ``seed`` column; ``seed_steps(settings, n)`` is the number of
     training steps summed over the runs of a job of ``n`` seeds (the progress bar's unit); ``name``
-    enters the job ids."""
+    enters the job ids. ``checkpoints``: ``run`` also takes ``checkpoint_dir=``, a folder where it
+    keeps checkpoints and from which it continues an interrupted job."""
 
     name: str
-    run: Callable[[profiles.Settings, list[int], str], dict[str, pd.DataFrame]]
+    run: Callable[..., dict[str, pd.DataFrame]]
     seed_steps: Callable[[profiles.Settings, int], int]
+    checkpoints: bool = False
 
 
 EXPERIMENTS: dict[str, Experiment] = {
     "alpha_gan": Experiment("experiments.alpha_ring", experiments.alpha_ring,
-                            lambda P, n: n * len(experiments.alpha_cells(P)) * P.ring.steps),
+                            lambda P, n: n * len(experiments.alpha_cells(P)) * P.ring.steps, checkpoints=True),
     "toolkit": Experiment("experiments.toolkit_ring", experiments.toolkit_ring, lambda P, n: n * P.steps),
 }
 """The chapters a sweep can run, each with its library experiment function."""
@@ -100,13 +108,14 @@ class Job:
     chapter: str
     profile: str
     experiment: str
-    run: Callable[[profiles.Settings, list[int], str], dict[str, pd.DataFrame]]
+    run: Callable[..., dict[str, pd.DataFrame]]
     settings: profiles.Settings
     overrides: dict[str, Any]  # the sweep's overrides with this job's grid cell put in
     cell: dict[str, Any]  # the grid cell, dotted setting names -> values: columns of the job's tables
     seeds: tuple[int, ...]
     device: str
     seed_steps: int
+    work: str | None = None  # the folder for the job's checkpoints (experiments that keep them)
 
 
 @dataclass
@@ -234,8 +243,9 @@ def plan(chapter: str, seeds: str | Sequence[int], grid: Mapping[str, Any] | Non
             part = tuple(seeds[start:start + block])
             job_id = _digest({"chapter": chapter, "profile": profile, "experiment": experiment.name,
                               "settings": settings, "seeds": part})[:16]
+            work = str(Path(root).resolve() / chapter / "{sweep}" / "work" / job_id) if experiment.checkpoints else None
             jobs.append(Job(job_id, chapter, profile, experiment.name, experiment.run, settings, job_overrides, cell,
-                            part, device, experiment.seed_steps(settings, len(part))))
+                            part, device, experiment.seed_steps(settings, len(part)), work))
     ids = [job.id for job in jobs]
     if len(set(ids)) != len(ids):
         raise ValueError("The grid gives the same settings twice (a value repeated, or one equal to the profile's "
@@ -243,6 +253,7 @@ def plan(chapter: str, seeds: str | Sequence[int], grid: Mapping[str, Any] | Non
     name = name or f"{profile}-{_digest(ids)[:10]}"
     if Path(name).name != name or name.startswith("."):
         raise ValueError(f"Invalid sweep name {name!r}: use a plain folder name, e.g. 'lr-grid'.")
+    jobs = [replace(job, work=job.work.format(sweep=name)) if job.work else job for job in jobs]
     return Plan(chapter, profile, dict(grid or {}), dict(overrides or {}), seeds, block, device, experiment.name, name,
                 Path(root) / chapter / name, jobs)
 
@@ -257,7 +268,8 @@ def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
     device = train.resolve_device(job.device)
-    tables = job.run(job.settings, list(job.seeds), str(device))
+    options = {} if job.work is None else {"checkpoint_dir": job.work}
+    tables = job.run(job.settings, list(job.seeds), str(device), **options)
     if not isinstance(tables, dict) or not all(isinstance(t, pd.DataFrame) for t in tables.values()):
         raise TypeError(f"The experiment {job.experiment} returned {type(tables).__name__}; it must return a dict "
                         f"of table name -> pandas DataFrame.")
@@ -303,6 +315,8 @@ def _store(plan: Plan, job: Job, tables: dict[str, pd.DataFrame], record: dict[s
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     (plan.folder / "failed" / f"{job.id}.json").unlink(missing_ok=True)
+    if job.work:
+        shutil.rmtree(job.work, ignore_errors=True)
 
 
 def _store_failure(plan: Plan, job: Job, text: str, host: str) -> None:

@@ -221,12 +221,12 @@ def test_alpha_ring_samples_are_every_members_final_samples_of_the_evaluation_no
     """With n_samples = ring.n_eval the samples come from the evaluation's fixed noise, so their ring
     metrics are the final table's; asking for samples changes nothing in the tables."""
     P = profiles.get("alpha_gan", "quick", {"ring": {"steps": 4, "g_width": 8, "d_width": 8, "depth": 1,
-                                                     "n_eval": 150, "batch_size": 32},
+                                                     "n_eval": 150, "batch_size": 32, "eval_every": 2},
                                             "fig2b": {"alpha_d": [1.0]}, "sat": {"alpha_d": [1.0]},
                                             "ns": {"alpha_d": [0.5], "alpha_g": [1.0]}})
     seeds = [3, 8]
-    plain = experiments.alpha_ring(P, seeds, "cpu", eval_seed=5, evaluations=2)
-    out = experiments.alpha_ring(P, seeds, "cpu", eval_seed=5, evaluations=2, n_samples=150)
+    plain = experiments.alpha_ring(P, seeds, "cpu", eval_seed=5)
+    out = experiments.alpha_ring(P, seeds, "cpu", eval_seed=5, n_samples=150)
     assert "samples" not in plain
     pd.testing.assert_frame_equal(out["ring"], plain["ring"])
     pd.testing.assert_frame_equal(out["curves"].drop(columns="seconds"), plain["curves"].drop(columns="seconds"))

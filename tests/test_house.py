@@ -14,11 +14,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gancore"
 # Refinements of the table there: `storage` (atomic writes, checksummed torch files) lies below
 # layer 0, since every writer uses it; `streams` (a run's data order, noise and penalty generators) and
 # `checkpoint` (reading, writing, comparing checkpoints) are the two parts of the loop that need no
-# model; `games` sits one layer above `solvers`, whose projections and averaging its test games use.
+# model; `games` sits one layer above `solvers`, whose projections and averaging its test games use;
+# `claims` (a chapter's verdict table, read back by the scorecard) builds on `stats`.
 LAYERS = {
     "storage": -1,
     "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0,
-    "solvers": 1, "metrics": 1, "divergences": 1,
+    "solvers": 1, "metrics": 1, "divergences": 1, "claims": 1,
     "games": 2, "train": 2,
     "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3,
     "dogan": 4, "experiments": 4, "plotting": 4,

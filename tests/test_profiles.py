@@ -73,10 +73,10 @@ def test_overrides_replace_settings_and_reject_unknown_names():
     assert P.ring.batch_size == profiles.CHAPTERS["alpha_gan"]["shared"]["ring"]["batch_size"]
     assert profiles.CHAPTERS["alpha_gan"]["quick"]["ring"]["seeds"] != 32  # the profile itself is unchanged
     with pytest.raises(ValueError, match=r"Unknown setting\(s\) ring.sedes .*Its settings are: ring.batch_size, "
-                                         r"ring.g_width, .*ring.seeds, ring.n_eval\.$"):
+                                         r"ring.g_width, .*ring.seeds, ring.n_eval, ring.eval_every\.$"):
         profiles.get("alpha_gan", "quick", {"ring": {"sedes": 32}})
     with pytest.raises(ValueError, match=r"Unknown setting\(s\) ring_seeds .*Its settings are: ring.\{batch_size, "
-                                         r"g_width, .*seeds, n_eval\}, p_min, .*nested dict: \{'ring': \{...\}\}"):
+                                         r"g_width, .*seeds, n_eval, eval_every\}, p_min, .*nested dict: \{'ring': \{...\}\}"):
         profiles.get("alpha_gan", "quick", {"ring_seeds": 32})  # a group's settings are not prefixed names
     line = profiles.describe("alpha_gan", "quick", "cpu", "ring", {"ring": {"seeds": 32, "steps": 10}, "p_min": 0.1})
     assert "profile quick with p_min=0.1 ring.seeds=32 ring.steps=10 |" in line

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gancore import data, ensemble, experiments, losses, profiles, runs, storage, sweep
+from gancore import data, ensemble, experiments, losses, metrics, profiles, runs, storage, sweep
 
 TINY = {"steps": 12, "g_width": 8, "d_width": 8, "depth": 1, "eval_every": 6, "n_eval": 100, "batch_size": 32}
 
@@ -105,11 +105,11 @@ def test_alpha_ring_final_table_is_the_ring_table_of_training_without_evaluation
     """Evaluating along training changes nothing in training: the experiment's final table equals the
     chapter's ring_table of the same ensemble trained without evaluation."""
     P = profiles.get("alpha_gan", "quick", {"ring": {"steps": 6, "g_width": 8, "d_width": 8, "depth": 1,
-                                                     "n_eval": 200, "batch_size": 32},
+                                                     "n_eval": 200, "batch_size": 32, "eval_every": 2},
                                             "fig2b": {"alpha_d": [0.5, 1.0]}, "sat": {"alpha_d": [1.0]},
                                             "ns": {"alpha_d": [0.5], "alpha_g": [1.0]}})
     seeds = [4, 9]
-    out = experiments.alpha_ring(P, seeds, "cpu", evaluations=3)
+    out = experiments.alpha_ring(P, seeds, "cpu")
     cells = experiments.alpha_cells(P)
     assert cells == [("ns", 0.5, 1.0), ("saturating", 0.5, 1.0), ("saturating", 1.0, 1.0), ("saturating", 1.0, 1.2)]
     loss = ensemble.grouped_loss([losses.gan_loss("alpha", alpha_d=a, alpha_g=g, generator=kind, p_min=P.p_min)
@@ -192,3 +192,34 @@ def test_embedded_workers_run_torch_on_one_thread_without_dasks_malloc_trim(clie
     client.wait_for_workers(2, timeout=120)  # the worker killed above may still be restarting
     seen = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), torch.get_num_threads()))
     assert len(seen) == 2 and set(seen.values()) == {(None, 1)}
+
+
+def test_alpha_ring_interrupted_with_checkpoints_continues_to_the_same_tables(tmp_path, monkeypatch):
+    """A job killed after its step-2 checkpoint continues from it when run again: the tables equal an
+    uninterrupted run's, and the evaluation before the interruption is not recomputed."""
+    P = profiles.get("alpha_gan", "quick", {"ring": {"steps": 6, "g_width": 8, "d_width": 8, "depth": 1,
+                                                     "n_eval": 100, "batch_size": 16, "eval_every": 2},
+                                            "fig2b": {"alpha_d": [0.5, 1.0]}, "sat": {"alpha_d": []},
+                                            "ns": {"alpha_d": []}})
+    seeds = [1, 2]
+    whole = experiments.alpha_ring(P, seeds, "cpu")
+    real_evaluator, calls = metrics.ring_evaluator, []
+
+    def interrupting(*args, **kwargs):
+        evaluate = real_evaluator(*args, **kwargs)
+
+        def run(step, G, D):
+            calls.append(step)
+            if step == 4 and len(calls) < 10:
+                raise KeyboardInterrupt  # the worker dies between checkpoints
+            return evaluate(step, G, D)
+        return run
+    monkeypatch.setattr(metrics, "ring_evaluator", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        experiments.alpha_ring(P, seeds, "cpu", checkpoint_dir=tmp_path)
+    assert list(tmp_path.glob("*.pt")) and calls == [0, 2, 4]
+    calls.extend([None] * 10)  # from now on the evaluator goes through
+    again = experiments.alpha_ring(P, seeds, "cpu", checkpoint_dir=tmp_path)
+    assert calls[13:] == [4, 6]  # continued after step 2
+    pd.testing.assert_frame_equal(again["ring"], whole["ring"])
+    pd.testing.assert_frame_equal(again["curves"].drop(columns="seconds"), whole["curves"].drop(columns="seconds"))

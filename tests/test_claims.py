@@ -1,0 +1,61 @@
+"""Claims tables: what a chapter shows is what the scorecard reads back."""
+
+from __future__ import annotations
+
+import json
+
+import IPython.display
+import pandas as pd
+import pytest
+
+from gancore import claims, stats
+
+
+def _claims() -> list[claims.Claim]:
+    better = stats.verdict(equivalent=True, paper_order=">", comparison=stats.compare_rates(15, 16, 2, 16),
+                           claim="A beats B", ours_config={"steps": 1000}, paper_config={"steps": 1000})
+    number = stats.verdict(equivalent=False, paper_value=0.3, ours=stats.wilson(1, 16), claim="B fails 30%",
+                           ours_config={"steps": 1000, "seeds": 16}, paper_config={"steps": 156_000, "seeds": 200})
+    return [claims.Claim("A beats B", "Fig. 1", "0.9 vs 0.1 (200 seeds)", "15/16 vs 2/16", better, "sec-a"),
+            claims.Claim("B fails 30% of seeds", "Table 2", "0.30 (200 seeds)", "1/16", number, "sec-b")]
+
+
+def _notebook(outputs: list[dict]) -> dict:
+    return {"cells": [{"cell_type": "markdown", "source": "# x"},
+                      {"cell_type": "code", "outputs": [{"output_type": "display_data", "data": d, "metadata": {}}
+                                                        for d in outputs]}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_table_carries_the_verdicts_decided_by_the_rule():
+    rows = claims.table("toy", _claims())
+    assert list(rows.columns) == claims.COLUMNS
+    assert rows.verdict.tolist() == ["reproduced", "inconclusive at this scale"]
+    assert rows.configuration.tolist()[0] == "the paper's configuration"
+    assert "steps 1,000 vs 156,000" in rows.configuration.tolist()[1]
+    with pytest.raises(ValueError, match="at least one"):
+        claims.table("toy", [])
+
+
+def test_what_show_displays_is_what_read_and_scorecard_get_back(tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    rows = claims.show("toy", _claims())
+    (data, raw), = shown
+    assert raw and {"text/plain", "text/html", claims.MIME} <= set(data)
+    assert "REPRODUCED" in data["text/plain"] and 'href="#sec-a"' in data["text/html"]
+    (tmp_path / "toy.ipynb").write_text(json.dumps(_notebook([data])))
+    (tmp_path / "other.ipynb").write_text(json.dumps(_notebook([{"text/plain": "no claims here"}])))
+    pd.testing.assert_frame_equal(claims.read(tmp_path / "toy.ipynb"), rows)
+    card = claims.scorecard(tmp_path, ["other", "missing", "toy"])
+    pd.testing.assert_frame_equal(card, rows)
+    assert 'href="toy.html#sec-b"' in claims.html_table(card)
+    assert claims.read(tmp_path / "other.ipynb").empty
+
+
+def test_html_escapes_text():
+    finding = stats.verdict(equivalent=False, testable="a GPU & <CelebA>")
+    rows = claims.table("toy", [claims.Claim("x < y", "s", "p", "o", finding, "sec")])
+    html = claims.html_table(rows)
+    assert "x &lt; y" in html and "&lt;CelebA&gt;" in html and "<CelebA>" not in html
+    assert rows.verdict[0] == "not testable here"
