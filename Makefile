@@ -1,7 +1,11 @@
 # The only entry points. `make book` and `make test` set everything up on a fresh clone.
 #   make book                       set up, execute every chapter (quick profile), build the HTML book
-#   make test                       set up, unit tests + nbval over the executed notebooks
+#   make test                       set up, unit tests + nbval over the executed notebooks, then `make browser`
 #   make html                       rebuild the HTML from the stored executed notebooks (no execution)
+#   make browser                    make html, then load every page in headless Chromium and check it:
+#                                   math typeset, images loaded, no TeX in link text, internal links resolve
+#   make publish [REMOTE=origin]    make html, then write it to the gh-pages branch (ghp-import, .nojekyll);
+#                                   pushes only when REMOTE is given
 #   make chapter NAME=toolkit [PROFILE=quick] [DEVICE=auto] [SEED=3] [STORE=1] [OVERRIDES='{"steps": 6000}']
 #   make sweep NAME=alpha_gan SEEDS=0-199 [GRID='{"ring": {"lr": [1e-4, 2e-4]}}'] [SEEDS_PER_JOB=50]
 #              [SCHEDULER=tcp://host:8786] [WORKERS=2] [PROFILE=quick] [DEVICE=auto] [OVERRIDES='{...}']
@@ -39,7 +43,7 @@ SWEEP_ARGS := --profile $(PROFILE) --device $(DEVICE) $(if $(SEEDS),--seeds $(SE
 	$(if $(SEEDS_PER_JOB),--seeds-per-job $(SEEDS_PER_JOB)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
 	$(if $(WORKERS),--workers $(WORKERS)) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(OVERRIDES),--overrides '$(OVERRIDES)')
 
-.PHONY: setup book html chapter chapters sweep test unit nbval bench clean
+.PHONY: setup book html chapter chapters sweep test unit nbval browser publish bench clean
 
 setup: $(STAMP)
 
@@ -69,13 +73,20 @@ html: setup $(MATHJAX)/tex-mml-chtml.js
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --quiet
 	@echo "The book: _build/html/index.html"
 
-test: setup unit nbval
+test: setup unit nbval browser
 
 unit: setup
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -m "not browser"
 
 nbval: setup
 	$(PY) -m pytest --nbval book/executed --nbval-sanitize-with book/nbval-sanitize.cfg -p no:cacheprovider -q
+
+# Needs Debian's chromium and chromium-driver (.ci/run installs them); skips, saying so, without them.
+browser: html
+	$(PY) -m pytest tests/test_browser.py -q
+
+publish: html
+	.ci/publish.sh _build/html $(REMOTE)
 
 bench: setup
 	$(PY) -m benchmarks $(BENCH)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import stats
 
-__all__ = ["Claim", "MIME", "COLUMNS", "table", "show", "read", "scorecard", "html_table", "VERDICT_ORDER"]
+__all__ = ["Claim", "MIME", "COLUMNS", "table", "show", "read", "scorecard", "html_table", "glue_name", "VERDICT_ORDER"]
 
 MIME = "application/vnd.gancore.claims+json"
 """The MIME type under which :func:`show` stores a chapter's claims in its output."""
@@ -50,7 +50,8 @@ class Claim:
     section: str
 
     def row(self, chapter: str) -> dict[str, str]:
-        where = "; ".join(self.finding.distance) if self.finding.distance else "the paper's configuration"
+        where = ("; ".join(self.finding.distance) if self.finding.distance
+                 else "(not run)" if self.finding.verdict == stats.Verdict.NOT_TESTABLE else "the paper's configuration")
         return {"chapter": chapter, "claim": self.claim, "source": self.source, "paper": self.paper,
                 "ours": self.ours, "verdict": str(self.finding.verdict), "reason": self.finding.reason,
                 "configuration": where, "section": self.section}
@@ -84,14 +85,24 @@ def _text(rows: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def glue_name(chapter: str) -> str:
+    """The MyST-NB glue name of ``chapter``'s findings: its first section pastes them with
+    ``{glue:} NAME`` (a glued output is shown wherever the page refers to it), so a reader meets the
+    verdicts before the code that computes them."""
+    return f"{chapter}-findings"
+
+
 def show(chapter: str, claims: Sequence[Claim]) -> pd.DataFrame:
     """Display the claims of ``chapter`` (text, an HTML table linking each claim to its section, and
-    the rows as JSON under :data:`MIME`) and return their table."""
-    from IPython.display import display  # IPython comes with the notebook kernel
+    the rows as JSON under :data:`MIME`), glue the HTML table as :func:`glue_name` for the chapter's
+    opening, and return the claims' table."""
+    from IPython.display import HTML, display  # IPython and myst_nb come with the book's kernel
+    from myst_nb import glue
 
     rows = table(chapter, claims)
     display({"text/plain": _text(rows), "text/html": _html(rows, link=False),
              MIME: {"chapter": chapter, "rows": rows.to_dict(orient="records")}}, raw=True)
+    glue(glue_name(chapter), HTML(_html(rows, link=False)), display=False)
     return rows
 
 

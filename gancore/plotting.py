@@ -4,7 +4,7 @@ heatmaps, metrics along training from a tidy table. Each function draws on a giv
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,6 +12,8 @@ import pandas as pd
 import torch
 from matplotlib.axes import Axes
 from scipy.stats import t as student_t
+
+from . import stats
 
 __all__ = ["sample_grid", "ring_scatter", "curves", "metric_curves", "heatmap", "image_grid_array"]
 
@@ -83,13 +85,17 @@ def curves(x: Sequence | np.ndarray, ys: dict[str, Sequence | np.ndarray], ax: A
 
 
 def metric_curves(table: pd.DataFrame, metric: str, x: str = "step", hue: str | Sequence[str] | None = None,
-                  band: bool = True, ax: Axes | None = None, title: str | None = None) -> Axes:
+                  band: bool = True, ax: Axes | None = None, title: str | None = None,
+                  interval: Literal["t", "wilson"] = "t") -> Axes:
     """``metric`` against ``x`` (``step``, ``grad_evals``, ``seconds``) from a tidy table (columns
     ``metric``, ``value``, ``x`` and the ``hue`` columns: :func:`gancore.ensemble.tidy_evals`, an
     image experiment's table, a sweep's merged table), one curve per value of ``hue`` (a setting such
     as ``alpha_d``, or several; None: one curve). A curve is the mean over the rows at each x (the
-    seeds); with ``band``, a shaded 95% interval of that mean, ``mean +- t_{0.975, n-1} s / sqrt(n)``
-    over the n rows (none where n = 1)."""
+    seeds); with ``band``, a shaded 95% interval of that mean over the n rows: ``interval="t"``,
+    ``mean +- t_{0.975, n-1} s / sqrt(n)`` (none where n = 1); ``"wilson"``, for a rate (values 0/1
+    per seed, e.g. success), the Wilson interval (:func:`gancore.stats.wilson`)."""
+    if interval not in ("t", "wilson"):
+        raise ValueError(f"Invalid interval {interval!r}: use 't' (a mean) or 'wilson' (a rate of 0/1 values).")
     hues = [hue] if isinstance(hue, str) else list(hue or [])
     missing = [c for c in ["metric", "value", x, *hues] if c not in table.columns]
     if missing:
@@ -104,11 +110,15 @@ def metric_curves(table: pd.DataFrame, metric: str, x: str = "step", hue: str | 
         label = ", ".join(f"{h}={k}" for h, k in zip(hues, key)) or metric
         line, = ax.plot(by_x.index, by_x["mean"], label=label)
         if band:
-            n = by_x["count"].to_numpy()
-            half = np.where(n > 1, student_t.ppf(0.975, np.maximum(n - 1, 1)) * by_x["std"].to_numpy() / np.sqrt(n),
-                            np.nan)
-            ax.fill_between(by_x.index, by_x["mean"] - half, by_x["mean"] + half, color=line.get_color(), alpha=0.2,
-                            linewidth=0)
+            if interval == "wilson":
+                bands = stats.summarise(part, x, "value", kind="rate")
+                low, high = bands["low"].to_numpy(), bands["high"].to_numpy()
+            else:
+                n = by_x["count"].to_numpy()
+                half = np.where(n > 1, student_t.ppf(0.975, np.maximum(n - 1, 1)) * by_x["std"].to_numpy() / np.sqrt(n),
+                                np.nan)
+                low, high = by_x["mean"] - half, by_x["mean"] + half
+            ax.fill_between(by_x.index, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel(x), ax.set_ylabel(metric)
     if hues:
         ax.legend(fontsize=8)

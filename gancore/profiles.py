@@ -106,7 +106,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     # ProCoGAN scale).
     "convex_wgan": {
         "shared": dict(toy=dict(n=24, nf=12), gda=dict(lr=1e-2, stage=dict(lr=1e-3, betas=(0.0, 0.99))),
-                       beta_fractions=(0.05, 0.2, 0.5, 0.9), n_samples=1000),
+                       beta_fractions=(0.05, 0.2, 0.5, 0.9), n_samples=1000, seeds=3, problems=8),
         "quick": dict(toy=dict(steps=1500), cmp=dict(n=200, d=4),
                       gda=dict(steps=2000, eval_every=100, stage=dict(steps=300, batch_size=64)), n_images=None,
                       procogan=(
@@ -143,12 +143,12 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     # Grids of (alpha_D, alpha_G): fig2b = Fig. 2b (alpha_G = 1), sat = saturating, ns = non-saturating.
     "alpha_gan": {
         "shared": dict(ring=dict(batch_size=128), p_min=1e-7, data_root=None, image=dict(betas=(0.9, 0.99))),
-        "quick": dict(ring=dict(g_width=64, d_width=64, depth=3, lr=2e-3, betas=(0.5, 0.999), steps=1200, seeds=4,
+        "quick": dict(ring=dict(g_width=64, d_width=64, depth=3, lr=2e-3, betas=(0.5, 0.999), steps=1200, seeds=16,
                                 n_eval=5000, eval_every=120),
                       cells_per_run=None, fig2b=dict(alpha_d=(0.3, 0.5, 0.7, 1.0)),
                       sat=dict(alpha_g=(1.2,), alpha_d=(0.5, 1.0)), ns=dict(alpha_g=(1.0, 1.2), alpha_d=(0.5, 1.0)),
                       image=dict(data=("digits",), width=16, latent=32, steps=200, batch_size=64, lrs=(5e-4, 5e-3),
-                                 alpha_d=(0.6, 1.0)),
+                                 alpha_d=(0.6, 1.0), seeds=3),
                       n_fid=1000, n_fid_ref=None),
         "paper": dict(ring=dict(g_width=400, d_width=200, depth=4, lr=1e-4, betas=(0.9, 0.999), steps=156_000,
                                 seeds=200, n_eval=25_000, eval_every=5000),
@@ -157,7 +157,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                       ns=dict(alpha_g=(0.8, 0.9, 1.0, 1.1, 1.2, 1.3), alpha_d=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2)),
                       image=dict(data=("celeba", "lsun_classroom"), width=64, latent=100, steps=152_000, batch_size=128,
                                  lrs=(1e-4, 2e-4, 5e-4, 6e-4, 7e-4, 8e-4, 9e-4, 1e-3),
-                                 alpha_d=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)),
+                                 alpha_d=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), seeds=40),
                       n_fid=10_000, n_fid_ref=50_000),
     },
     # Cooperate or compete (Babu et al., arXiv 2207.02192): only the abstract is known, so both profiles
@@ -168,7 +168,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     "repeated_game": {
         "shared": dict(ring=dict(batch_size=128), data_root=None, betas=(0.5, 0.999), max_time_factor=1.5,
                        time_per_batch={"ring": {"simultaneous": 1.0}, "image": {"simultaneous": 1.0}}),
-        "quick": dict(ring=dict(seeds=8, width=64, depth=2, steps=1200, lr=1e-3, eval_every=200, n_eval=1000),
+        "quick": dict(ring=dict(seeds=16, width=64, depth=2, steps=1200, lr=1e-3, eval_every=200, n_eval=1000),
                       image=dict(data=("digits",), width=16, latent=16, steps=600, batch_size=64, lr=1e-3,
                                  eval_every=150),
                       n_fid=1000,
@@ -192,14 +192,15 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                        det=dict(n=10, steps=500, lr=dict(GDA=0.1, EG=0.8, OGDA=0.4, Popov=0.4, SRFB=0.8, Adam=0.05)),
                        stoch=dict(d=10, steps=2000, batch=8,
                                   lr=dict(GDA=0.3, EG=0.3, OGDA=0.3, Popov=0.3, SRFB=0.3, Adam=0.01)),
-                       grow=dict(steps=600, a=3.0, lr=0.5), fixed=dict(batch=1, lr=0.1, steps=3000),
+                       grow=dict(steps=600, a=3.0, lr=0.5, seeds=8), fixed=dict(batch=1, lr=0.1, steps=3000),
                        nbhd=dict(lrs=(0.1, 0.2, 0.4, 0.8), batches=(1, 4, 16, 64), steps=3000),
                        sens=dict(deltas=(0.5, 0.618, 0.7, 0.8, 0.9, 0.99), lrs=(0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6),
                                  steps=1000),
                        data_root=None, clip=0.01,
                        image=dict(batch_size=64, lr=dict(SRFB=3.0, EG=1.0, Adam=2e-4), delta=0.618)),
-        "quick": dict(image=dict(data=("digits",), width=16, latent=32, budget=600, eval_every=100), n_fd=1000),
-        "paper": dict(image=dict(data=("mnist", "cifar10"), width=64, latent=100, budget=200_000, eval_every=10_000),
+        "quick": dict(image=dict(data=("digits",), width=16, latent=32, budget=600, eval_every=100, seeds=3), n_fd=1000),
+        "paper": dict(image=dict(data=("mnist", "cifar10"), width=64, latent=100, budget=200_000, eval_every=10_000,
+                                 seeds=3),
                       n_fd=10_000),
     },
 }

@@ -196,6 +196,7 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
         papermill.execute_notebook(str(unexecuted), str(executed), parameters=injected, cwd=str(top / "book"),
                                    kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=False)
         seconds = time.perf_counter() - t0
+        _hide_injected_cell(executed)
         if run_dir is not None:
             storage.atomic_write(run_dir / f"{name}.ipynb", executed.read_bytes())
             storage.write_json(run_dir / "run.json", {
@@ -224,6 +225,17 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
     shutil.rmtree(scratch)
     print(f"{name}: executed in {seconds:.0f} s -> {output}")
     return output
+
+
+def _hide_injected_cell(notebook: Path) -> None:
+    """Tag papermill's injected parameters cell ``remove-cell``: the book shows the chapter's own
+    parameters cell, and the injected one (the values this run used) stays in the notebook."""
+    content = json.loads(notebook.read_text())
+    for cell in content["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    notebook.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -43,8 +43,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-__all__ = ["Interval", "wilson", "mean_interval", "Comparison", "compare_rates", "compare_means",
-           "distance", "Verdict", "Finding", "verdict", "summarise"]
+__all__ = ["Interval", "wilson", "mean_interval", "Comparison", "counts", "compare_rates", "compare_means",
+           "compare_paired", "distance", "Verdict", "Finding", "verdict", "summarise"]
 
 _CHUNK = 2**20  # numbers drawn at a time by the bootstrap and permutation test (bounds their memory)
 
@@ -185,6 +185,15 @@ class Comparison:
                 f"{self.method} p={self.p_value:.2g}")
 
 
+def counts(values: Sequence[float] | np.ndarray) -> tuple[int, int]:
+    """``(successes, n)`` of per-seed 0/1 (or bool) values, NaNs dropped: the arguments of
+    :func:`wilson` and, two at a time, of :func:`compare_rates`."""
+    x, _ = _values(values, "values")
+    if not np.isin(x, (0.0, 1.0)).all():
+        raise ValueError(f"counts: values must be 0/1 (or bool) per seed; got {sorted(set(x) - {0.0, 1.0})[:5]}")
+    return int(x.sum()), int(x.size)
+
+
 def compare_rates(k1: int, n1: int, k2: int, n2: int, level: float = 0.95) -> Comparison:
     """Rate k1/n1 against k2/n2: Wilson intervals for both and the two-sided p-value of Fisher's exact
     test on the table [[k1, n1 - k1], [k2, n2 - k2]] (conditional on the margins)."""
@@ -233,6 +242,27 @@ def compare_means(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarr
             raise ValueError(f"Invalid resamples: {resamples} (need at least one; 10,000 is usual)")
         return Comparison(first, second, difference, _permutation_p(x, y, seed, resamples), "permutation")
     raise ValueError(f"Invalid method: {method!r} (choose 'welch' or 'permutation')")
+
+
+def compare_paired(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
+                   level: float = 0.95) -> Comparison:
+    """Mean of ``a`` against mean of ``b`` where ``a[i]`` and ``b[i]`` belong together (the same seed,
+    the same base network): t intervals for both means, and the two-sided p-value of the paired t test
+    (``scipy.stats.ttest_rel``) on the differences (NaN with fewer than two pairs). Pairs with a NaN
+    are dropped."""
+    x, y = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"compare_paired: {x.size} values against {y.size}; give one value of each per pair")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    first, second = mean_interval(x[keep], level), mean_interval(y[keep], level)
+    d = x[keep] - y[keep]
+    if d.size < 2:
+        p = math.nan
+    elif np.all(d == d[0]):
+        p = 1.0 if d[0] == 0 else 0.0
+    else:
+        p = float(sps.ttest_rel(x[keep], y[keep]).pvalue)
+    return Comparison(first, second, float(d.mean()), p, "paired t")
 
 
 def _number(x: object) -> bool:
@@ -294,7 +324,7 @@ class Finding:
 
 def verdict(*, equivalent: bool, paper_value: float | None = None, ours: Interval | None = None,
             paper_order: Literal[">", "<"] | None = None, comparison: Comparison | None = None,
-            alpha: float = 0.05, testable: str | None = None, claim: str = "",
+            alpha: float = 0.05, tolerance: float = 0.0, testable: str | None = None, claim: str = "",
             ours_config: Mapping[str, object] | None = None,
             paper_config: Mapping[str, object] | None = None) -> Finding:
     """Decide one claim of the paper: either its number ``paper_value`` against our interval ``ours``,
@@ -310,6 +340,8 @@ def verdict(*, equivalent: bool, paper_value: float | None = None, ours: Interva
     4. everything else (an ordering not significant, an unbounded interval from one seed, an
        undefined p-value) -> inconclusive at this scale.
 
+    ``tolerance`` (number claims): the paper's number counts as inside our interval when it lies within
+    ``tolerance`` of it (a solver's accuracy, where the paper's number is exact, e.g. a zero gap).
     ``claim`` (e.g. "NS alpha_D=0.5 beats alpha_D=1") starts the reason; ``distance(ours_config,
     paper_config)`` goes into the finding. Exactly one claim (number or ordering) per call, except
     when not testable."""
@@ -337,8 +369,11 @@ def verdict(*, equivalent: bool, paper_value: float | None = None, ours: Interva
     if testable is not None:
         return found(Verdict.NOT_TESTABLE, f"needs {testable}")
     if by_value:
-        inside = ours.contains(paper_value)
-        evidence = f"the paper's {paper_value:g} lies {'inside' if inside else 'outside'} our {ours}"
+        if tolerance < 0:
+            raise ValueError(f"Invalid tolerance: {tolerance} (a distance, >= 0)")
+        inside = bool(ours.low - tolerance <= paper_value <= ours.high + tolerance)
+        within = f" (within {tolerance:g})" if tolerance else ""
+        evidence = f"the paper's {paper_value:g} lies {'inside' if inside else 'outside'} our {ours}{within}"
         if not equivalent:
             return found(Verdict.INCONCLUSIVE, f"{evidence}, at a configuration not equivalent to the paper's")
         if not ours.finite:

@@ -317,6 +317,8 @@ def _store(plan: Plan, job: Job, tables: dict[str, pd.DataFrame], record: dict[s
     (plan.folder / "failed" / f"{job.id}.json").unlink(missing_ok=True)
     if job.work:
         shutil.rmtree(job.work, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the last job's: the sweep's work folder goes too
+            Path(job.work).parent.rmdir()
 
 
 def _store_failure(plan: Plan, job: Job, text: str, host: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import IPython.display
+import myst_nb
 import pandas as pd
 import pytest
 
@@ -40,8 +41,12 @@ def test_table_carries_the_verdicts_decided_by_the_rule():
 def test_what_show_displays_is_what_read_and_scorecard_get_back(tmp_path, monkeypatch):
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    glued = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, obj, display=True: glued.append((name, obj, display)))
     rows = claims.show("toy", _claims())
     (data, raw), = shown
+    (name, obj, visible), = glued
+    assert name == claims.glue_name("toy") and not visible and obj.data == data["text/html"]
     assert raw and {"text/plain", "text/html", claims.MIME} <= set(data)
     assert "REPRODUCED" in data["text/plain"] and 'href="#sec-a"' in data["text/html"]
     (tmp_path / "toy.ipynb").write_text(json.dumps(_notebook([data])))
@@ -58,4 +63,4 @@ def test_html_escapes_text():
     rows = claims.table("toy", [claims.Claim("x < y", "s", "p", "o", finding, "sec")])
     html = claims.html_table(rows)
     assert "x &lt; y" in html and "&lt;CelebA&gt;" in html and "<CelebA>" not in html
-    assert rows.verdict[0] == "not testable here"
+    assert rows.verdict[0] == "not testable here" and rows.configuration[0] == "(not run)"

@@ -7,7 +7,7 @@ import torch
 from scipy.stats import t as scipy_t
 from torch import nn
 
-from gancore import data, ensemble, losses, metrics, models, plotting, train
+from gancore import data, ensemble, losses, metrics, models, plotting, stats, train
 
 RING = data.load("ring")
 SEEDS = [3, 11]
@@ -223,4 +223,19 @@ def test_metric_curves_draws_the_mean_over_seeds_with_a_95_percent_band():
         plotting.metric_curves(table, "fid")
     with pytest.raises(ValueError, match="no column\\(s\\) grad_evals"):
         plotting.metric_curves(table, "hqs", x="grad_evals")
+    plt.close("all")
+
+
+def test_metric_curves_draws_wilson_bands_for_rates():
+    """A rate's band is the Wilson interval of its successes over the seeds at each step."""
+    table = pd.DataFrame({"seed": [0, 1, 2, 3] * 2, "step": [0] * 4 + [10] * 4, "metric": "success",
+                          "value": [0, 0, 0, 0, 1, 1, 1, 0]})
+    ax = plotting.metric_curves(table, "success", interval="wilson")
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.max() == pytest.approx(stats.wilson(3, 4).high) and band.min() == pytest.approx(0.0)
+    assert max(band[band < 0.5]) == pytest.approx(stats.wilson(0, 4).high)  # 0 of 4 still has a band
+    with pytest.raises(ValueError, match="Invalid interval"):
+        plotting.metric_curves(table, "success", interval="normal")
+    with pytest.raises(ValueError, match="0/1"):
+        plotting.metric_curves(table.assign(value=0.5), "success", interval="wilson")
     plt.close("all")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gancore"
+REPO = PACKAGE.parent
 
 # ARCHITECTURE.md's layers; a module may import only modules of a LOWER layer number.
 # Refinements of the table there: `storage` (atomic writes, checksummed torch files) lies below
@@ -154,3 +155,25 @@ def test_the_checker_sees_an_upward_import(tmp_path):
         PACKAGE = real
     assert edges == {"losses": {"train"}, "train": {"losses", "convex"}, "convex": {"train"}}
     assert hidden == [("train", "convex", 3)]
+
+
+def test_chapter_code_lines_fit_the_page():
+    """No code line of a chapter source is longer than the page shows without scrolling (90
+    characters); a cell's YAML header (figure captions) is text, not code, and is not counted."""
+    long = []
+    for source in sorted((REPO / "book").glob("*.md")):
+        inside = header = first = False
+        for number, line in enumerate(source.read_text().splitlines(), 1):
+            if line.startswith("```{code-cell}"):
+                inside, first = True, True
+                continue
+            if inside and line.startswith("```"):
+                inside = False
+                continue
+            if inside and first and line == "---":
+                header = not header
+                continue
+            first = first and header
+            if inside and not header and len(line) > 90:
+                long.append(f"{source.name}:{number} ({len(line)} characters)")
+    assert not long, "code lines longer than 90 characters: " + ", ".join(long)

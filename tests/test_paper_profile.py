@@ -40,10 +40,11 @@ TINY: dict[str, dict] = {
     "toolkit": {"steps": 20, "batch_size": 32, "g_width": 16, "d_width": 16, "depth": 2, "eval_every": 5,
                 "n_eval": 500},
     "srfb": {
-        "det": {"n": 4, "steps": 20}, "stoch": {"d": 4, "steps": 20, "batch": 4}, "grow": {"steps": 20},
+        "det": {"n": 4, "steps": 20}, "stoch": {"d": 4, "steps": 20, "batch": 4}, "grow": {"steps": 20, "seeds": 2},
         "fixed": {"steps": 20}, "nbhd": {"lrs": [0.1, 0.8], "batches": [1, 64], "steps": 20},
         "sens": {"deltas": [0.5, 0.9], "lrs": [0.2, 1.6], "steps": 20},
-        "image": {"batch_size": 16, "width": 8, "latent": 8, "budget": 20, "eval_every": 10}, "n_fd": 128},
+        "image": {"batch_size": 16, "width": 8, "latent": 8, "budget": 20, "eval_every": 10, "seeds": 2},
+        "n_fd": 128},
     "double_oracle": {
         "ring": {"width": 16, "depth": 2, "init_steps": 20, "iterations": 3, "oracle_steps": 10},
         "ablation_caps": [2, None], "batch_size": 32, "n_payoff": 64, "fisher_batches": 2, "n_eval": 500,
@@ -53,12 +54,13 @@ TINY: dict[str, dict] = {
         "ring": {"batch_size": 32, "g_width": 16, "d_width": 16, "depth": 2, "steps": 20, "seeds": 2, "n_eval": 500},
         "fig2b": {"alpha_d": [0.5, 1.0]}, "sat": {"alpha_g": [1.0, 1.2], "alpha_d": [0.5, 1.0]},
         "ns": {"alpha_g": [1.0, 1.2], "alpha_d": [0.5, 1.0]},
-        "image": {"width": 8, "latent": 8, "steps": 10, "batch_size": 8, "lrs": [1e-4, 1e-3], "alpha_d": [0.5, 1.0]},
+        "image": {"width": 8, "latent": 8, "steps": 10, "batch_size": 8, "lrs": [1e-4, 1e-3], "alpha_d": [0.5, 1.0],
+                  "seeds": 2},
         "n_fid": 64, "n_fid_ref": 64},
     "convex_wgan": {
         "toy": {"steps": 20}, "cmp": {"n": 64, "d": 4},
         "gda": {"steps": 20, "eval_every": 10, "stage": {"steps": 2, "batch_size": 8}},
-        "beta_fractions": [0.05, 0.9], "n_images": 32, "n_samples": 64,
+        "beta_fractions": [0.05, 0.9], "n_images": 32, "n_samples": 64, "seeds": 2, "problems": 2,
         # the paper's five CelebA scales up to 64x64, with the k and widths 32 fake faces allow
         "procogan": [{"data": "celeba", "resolutions": [4, 8, 16, 32, 64], "ks": [2, 3, 4, 5, 6], "noise_dim": 4,
                       "gda_widths": [4, 4, 4, 4, 4], "feature": "pixels"}]},
@@ -93,8 +95,9 @@ def _check_toolkit(printed: str) -> None:
 
 def _check_srfb(printed: str) -> None:
     # one summary per data set; a ratio only where both methods trained to the target
-    found = _lines(printed, r"(\w+): gradient evaluations to FD <= \S+: SRFB (\S+), EG (\S+), .*; SRFB / EG = (.*)")
-    assert [m[1] for m in found] == ["mnist", "cifar10"]
+    found = _lines(printed, r"(\w+), seed \d+: gradient evaluations to FD <= \S+: SRFB (\S+), EG (\S+), .*; "
+                            r"SRFB / EG = (.*)")
+    assert [m[1] for m in found] == ["mnist", "mnist", "cifar10", "cifar10"]
     for m in found:
         srfb, eg = float(m[2]), float(m[3])
         if srfb > 0 and eg > 0:

@@ -65,6 +65,7 @@ class FakePapermill:
                            "run_dir": runs.os.environ.get(runs.RUN_DIR_ENV)})
         nb = nbformat.read(input_path, as_version=4)
         nb.metadata["papermill"] = {"parameters": parameters}
+        nb.cells.insert(1, nbformat.v4.new_code_cell("# Parameters\n", metadata={"tags": ["injected-parameters"]}))
         nbformat.write(nb, output_path)
         runs.record("ring", pd.DataFrame({"seed": [0, 1], "modes": [8, 7]}))
         if self.fail:
@@ -116,6 +117,8 @@ def test_success_replaces_the_committed_notebook_and_leaves_no_scratch(book):
     timing = storage.read_json(book.top / "_build" / "timings" / "toolkit-quick.json")
     assert timing["chapter"] == "toolkit" and timing["seconds"] >= 0
     assert [p.name for p in book.committed.parent.iterdir()] == ["toolkit.ipynb"]  # no temporary left
+    tags = [cell.metadata.get("tags", []) for cell in nbformat.read(out, as_version=4).cells]
+    assert ["injected-parameters", "remove-cell"] in tags  # the book shows the chapter's own parameters cell only
 
 
 def test_failed_execution_keeps_the_committed_notebook_and_says_where_the_failed_one_is(book):

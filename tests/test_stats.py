@@ -269,3 +269,36 @@ def test_summarise_gives_one_interval_per_group():
         stats.summarise(table, "loss", "modes", kind="rate")
     with pytest.raises(ValueError, match="no column"):
         stats.summarise(table, "seed", "modes")
+
+
+def test_counts_reads_per_seed_outcomes_for_the_rate_functions():
+    assert stats.counts([1, 0, 1, 1, float("nan")]) == (3, 4)
+    assert stats.counts(np.array([True, False])) == (1, 2)
+    k1, n1 = stats.counts([1, 1, 1, 0])
+    assert stats.compare_rates(k1, n1, *stats.counts([0, 0, 0, 1])).difference == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="0/1"):
+        stats.counts([0.5, 1.0])
+
+
+def test_compare_paired_tests_the_differences_not_the_two_spreads():
+    """Pairs that differ by almost the same amount are significant even when each sample is spread
+    out: the paired p-value is scipy's ttest_rel, far below Welch's on the same numbers."""
+    base = np.array([10.0, 200.0, 35.0, 900.0])
+    better = base - np.array([5.0, 6.0, 5.5, 6.5])
+    paired = stats.compare_paired(better, base)
+    assert paired.p_value == pytest.approx(sps.ttest_rel(better, base).pvalue) and paired.p_value < 0.001
+    assert stats.compare_means(better, base).p_value > 0.5
+    assert paired.difference == pytest.approx(-5.75) and paired.direction == "<"
+    assert math.isnan(stats.compare_paired([1.0], [2.0]).p_value)
+    assert stats.compare_paired([1.0, 2.0, np.nan], [0.0, 1.0, 5.0]).p_value == 0.0  # constant difference 1
+    with pytest.raises(ValueError, match="one value of each per pair"):
+        stats.compare_paired([1.0, 2.0], [1.0])
+
+
+def test_verdict_tolerance_widens_the_interval_for_an_exact_number():
+    gap = stats.mean_interval([2e-9, 3e-9, 2.5e-9, 4e-9])
+    assert stats.verdict(equivalent=True, paper_value=0.0, ours=gap).verdict == Verdict.NOT_REPRODUCED
+    found = stats.verdict(equivalent=True, paper_value=0.0, ours=gap, tolerance=1e-6)
+    assert found.verdict == Verdict.REPRODUCED and "within 1e-06" in found.reason
+    with pytest.raises(ValueError, match="tolerance"):
+        stats.verdict(equivalent=True, paper_value=0.0, ours=gap, tolerance=-1.0)

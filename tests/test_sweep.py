@@ -223,3 +223,13 @@ def test_alpha_ring_interrupted_with_checkpoints_continues_to_the_same_tables(tm
     assert calls[13:] == [4, 6]  # continued after step 2
     pd.testing.assert_frame_equal(again["ring"], whole["ring"])
     pd.testing.assert_frame_equal(again["curves"].drop(columns="seconds"), whole["curves"].drop(columns="seconds"))
+
+
+def test_a_checkpointing_experiment_gets_a_work_folder_that_goes_when_the_job_is_stored(client, tmp_path):
+    plan = sweep.plan("alpha_gan", "0-1", overrides={"ring": TINY, "fig2b": {"alpha_d": [1.0]}, "sat": {"alpha_d": []},
+                                                    "ns": {"alpha_d": []}}, device="cpu", root=tmp_path)
+    [job] = plan.jobs
+    assert job.work == str((plan.folder / "work" / job.id).resolve())
+    outcome = sweep.run(plan, client=client)
+    assert outcome.ran == [job.id] and not (plan.folder / "work").exists()
+    _assert_same(outcome.tables["curves"], _serial(job)["curves"])
