@@ -3,10 +3,10 @@ the chapter shows first and the scorecard page gathers from the executed noteboo
 
 A chapter builds its :class:`Claim` rows from the numbers it computes (the verdict comes from
 :func:`gancore.stats.verdict`, never from prose) and shows them with :func:`show`. :func:`show`
-displays the table as text and HTML and also stores the rows, as JSON under the MIME type
-:data:`MIME`, in the cell's output; :func:`read` gets them back from an executed notebook, and
-:func:`scorecard` gathers every chapter's, so the scorecard page is built from what the chapters
-printed and cannot disagree with them (nbval re-executes both).
+displays the table as text and HTML and also stores the rows, as JSON under the key :data:`MIME`
+of the output's metadata (which the book does not render); :func:`read` gets them back from an
+executed notebook, and :func:`scorecard` gathers every chapter's, so the scorecard page is built
+from what the chapters printed and cannot disagree with them (nbval re-executes both).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from . import stats
 __all__ = ["Claim", "MIME", "COLUMNS", "table", "show", "read", "scorecard", "html_table", "glue_name", "VERDICT_ORDER"]
 
 MIME = "application/vnd.gancore.claims+json"
-"""The MIME type under which :func:`show` stores a chapter's claims in its output."""
+"""The key under which :func:`show` stores a chapter's claims in its output's metadata."""
 
 COLUMNS = ["chapter", "claim", "source", "paper", "ours", "verdict", "reason", "configuration", "section"]
 
@@ -86,24 +86,24 @@ def _text(rows: pd.DataFrame) -> str:
 
 
 def glue_name(chapter: str) -> str:
-    """The MyST-NB glue name of ``chapter``'s findings: its first section pastes them with
-    ``{glue:} NAME`` (a glued output is shown wherever the page refers to it), so a reader meets the
-    verdicts before the code that computes them."""
+    """The MyST-NB glue name of ``chapter``'s findings: its first section pastes them with a
+    ``{glue} NAME`` directive (a glued output is shown wherever the page refers to it), so a reader
+    meets the verdicts before the code that computes them."""
     return f"{chapter}-findings"
 
 
-def show(chapter: str, claims: Sequence[Claim]) -> pd.DataFrame:
+def show(chapter: str, claims: Sequence[Claim]) -> None:
     """Display the claims of ``chapter`` (text, an HTML table linking each claim to its section, and
-    the rows as JSON under :data:`MIME`), glue the HTML table as :func:`glue_name` for the chapter's
-    opening, and return the claims' table."""
+    the rows as JSON under :data:`MIME` in the output's metadata) and glue the HTML table as
+    :func:`glue_name` for the chapter's opening. Returns nothing, so a notebook cell ending with it
+    shows the table once."""
     from IPython.display import HTML, display  # IPython and myst_nb come with the book's kernel
     from myst_nb import glue
 
     rows = table(chapter, claims)
-    display({"text/plain": _text(rows), "text/html": _html(rows, link=False),
-             MIME: {"chapter": chapter, "rows": rows.to_dict(orient="records")}}, raw=True)
+    display({"text/plain": _text(rows), "text/html": _html(rows, link=False)}, raw=True,
+            metadata={MIME: {"chapter": chapter, "rows": rows.to_dict(orient="records")}})
     glue(glue_name(chapter), HTML(_html(rows, link=False)), display=False)
-    return rows
 
 
 def read(notebook: str | os.PathLike) -> pd.DataFrame:
@@ -111,7 +111,7 @@ def read(notebook: str | os.PathLike) -> pd.DataFrame:
     empty table with :data:`COLUMNS` when it has none."""
     cells = json.loads(Path(notebook).read_text())["cells"]
     rows = [row for cell in cells if cell.get("cell_type") == "code" for out in cell.get("outputs", [])
-            if MIME in out.get("data", {}) for row in out["data"][MIME]["rows"]]
+            if MIME in out.get("metadata", {}) for row in out["metadata"][MIME]["rows"]]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -251,8 +251,9 @@ def _fit_ring_ensemble(ring, players: Players, seeds: Sequence[int], labels: Seq
     G, _, result = ensemble.fit(make_G, make_D, ring, seeds, loss=loss, lr_G=lr, lr_D=lr, betas=betas, steps=steps,
                                 batch_size=batch_size, latent_dim=2, policy="alternating", device=device,
                                 progress=False, log_every=max(1, steps // 10),
-                                evaluate=metrics.ring_evaluator(ring.means, ring.sigma, n_eval, seed=eval_seed, chunk=64), eval_every=eval_every,
-                                checkpoint=checkpoint, checkpoint_every=eval_every if checkpoint else 0)
+                                evaluate=metrics.ring_evaluator(ring.means, ring.sigma, n_eval, seed=eval_seed, chunk=64),
+                                eval_every=eval_every, checkpoint=checkpoint,
+                                checkpoint_every=eval_every if checkpoint else 0)
     return G, ensemble.tidy_evals(result.evals, labels)
 
 
@@ -289,8 +290,9 @@ def alpha_ring(settings: Mapping[str, Any], seeds: Sequence[int], device: str | 
     per batched run (all in one when None), with the ``ring`` group's networks, Adam settings, steps
     and batch size (``ring.seeds`` is not used: the seeds are given). Evaluated at step 0, every
     ``ring.eval_every`` steps and at the end. With ``checkpoint_dir`` every batched run keeps a
-    checkpoint there (``cells-<first cell>.pt``, written at every evaluation) and continues from it when
-    run again, so an interrupted long run loses at most ``eval_every`` steps. Returns ``{"ring": one row per cell and seed (generator, alpha_d, alpha_g,
+    checkpoint there (``cells-<first cell>.pt``, written at every evaluation) and continues from it
+    when run again, so an interrupted long run loses at most ``eval_every`` steps. Returns
+    ``{"ring": one row per cell and seed (generator, alpha_d, alpha_g,
     seed, modes, hqs, success, failure, kl) after training, "curves": the tidy table along training}``;
     with ``n_samples > 0`` also ``"samples"``: ``n_samples`` samples of every member after training from
     the same fixed noise (:func:`gancore.ensemble.sample` with ``eval_seed``), one row per sample with

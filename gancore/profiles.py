@@ -187,6 +187,8 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     # det: deterministic monotone games; stoch: stochastic ones; grow / fixed: the growing- and fixed-batch
     # regimes on the 1-D WGAN; nbhd: the neighbourhood (step size x batch) sweep; sens: the (delta, step
     # size) sensitivity grid.
+    # The claims scorecard reads what the other chapters printed; it has no settings of its own.
+    "scorecard": {"shared": {}, "quick": {}, "paper": {}},
     "srfb": {
         "shared": dict(delta=0.618,
                        det=dict(n=10, steps=500, lr=dict(GDA=0.1, EG=0.8, OGDA=0.4, Popov=0.4, SRFB=0.8, Adam=0.05)),
@@ -197,10 +199,9 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                        sens=dict(deltas=(0.5, 0.618, 0.7, 0.8, 0.9, 0.99), lrs=(0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6),
                                  steps=1000),
                        data_root=None, clip=0.01,
-                       image=dict(batch_size=64, lr=dict(SRFB=3.0, EG=1.0, Adam=2e-4), delta=0.618)),
-        "quick": dict(image=dict(data=("digits",), width=16, latent=32, budget=600, eval_every=100, seeds=3), n_fd=1000),
-        "paper": dict(image=dict(data=("mnist", "cifar10"), width=64, latent=100, budget=200_000, eval_every=10_000,
-                                 seeds=3),
+                       image=dict(batch_size=64, lr=dict(SRFB=3.0, EG=1.0, Adam=2e-4), delta=0.618, seeds=3)),
+        "quick": dict(image=dict(data=("digits",), width=16, latent=32, budget=600, eval_every=100), n_fd=1000),
+        "paper": dict(image=dict(data=("mnist", "cifar10"), width=64, latent=100, budget=200_000, eval_every=10_000),
                       n_fd=10_000),
     },
 }

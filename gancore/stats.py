@@ -88,8 +88,13 @@ class Interval:
 
     def __str__(self) -> str:
         """``0.81 [0.64, 0.91], n=32``: two significant digits of the interval's width decide the
-        decimals (at least two for a zero-width interval)."""
+        decimals (at least two for a zero-width interval); numbers below 0.001 in size (a solver's
+        gap) in scientific notation, ``2.0e-10 [4.0e-11, 3.6e-10], n=8``."""
         width = self.high - self.low
+        bounds = [abs(x) for x in (self.estimate, self.low, self.high) if math.isfinite(x)]
+        if bounds and 0 < max(bounds) < 1e-3:
+            text = f"{self.estimate:.1e} [{self.low:.1e}, {self.high:.1e}], n={self.n}"
+            return text + (f", {self.dropped} NaN dropped" if self.dropped else "")
         decimals = max(0, 1 - math.floor(math.log10(width))) if math.isfinite(width) and width > 0 else 2
         text = (f"{_round(self.estimate, decimals)} [{_round(self.low, decimals)}, "
                 f"{_round(self.high, decimals)}], n={self.n}")

@@ -21,10 +21,10 @@ def _claims() -> list[claims.Claim]:
             claims.Claim("B fails 30% of seeds", "Table 2", "0.30 (200 seeds)", "1/16", number, "sec-b")]
 
 
-def _notebook(outputs: list[dict]) -> dict:
+def _notebook(outputs: list[tuple[dict, dict]]) -> dict:
     return {"cells": [{"cell_type": "markdown", "source": "# x"},
-                      {"cell_type": "code", "outputs": [{"output_type": "display_data", "data": d, "metadata": {}}
-                                                        for d in outputs]}],
+                      {"cell_type": "code", "outputs": [{"output_type": "display_data", "data": d, "metadata": m}
+                                                        for d, m in outputs]}],
             "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
 
@@ -40,17 +40,19 @@ def test_table_carries_the_verdicts_decided_by_the_rule():
 
 def test_what_show_displays_is_what_read_and_scorecard_get_back(tmp_path, monkeypatch):
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda obj, raw=False, metadata=None: shown.append((obj, raw, metadata)))
     glued = []
     monkeypatch.setattr(myst_nb, "glue", lambda name, obj, display=True: glued.append((name, obj, display)))
-    rows = claims.show("toy", _claims())
-    (data, raw), = shown
+    assert claims.show("toy", _claims()) is None
+    rows = claims.table("toy", _claims())
+    (data, raw, metadata), = shown
     (name, obj, visible), = glued
     assert name == claims.glue_name("toy") and not visible and obj.data == data["text/html"]
-    assert raw and {"text/plain", "text/html", claims.MIME} <= set(data)
+    assert raw and set(data) == {"text/plain", "text/html"} and set(metadata) == {claims.MIME}  # data: what renders
     assert "REPRODUCED" in data["text/plain"] and 'href="#sec-a"' in data["text/html"]
-    (tmp_path / "toy.ipynb").write_text(json.dumps(_notebook([data])))
-    (tmp_path / "other.ipynb").write_text(json.dumps(_notebook([{"text/plain": "no claims here"}])))
+    (tmp_path / "toy.ipynb").write_text(json.dumps(_notebook([(data, metadata)])))
+    (tmp_path / "other.ipynb").write_text(json.dumps(_notebook([({"text/plain": "no claims here"}, {})])))
     pd.testing.assert_frame_equal(claims.read(tmp_path / "toy.ipynb"), rows)
     card = claims.scorecard(tmp_path, ["other", "missing", "toy"])
     pd.testing.assert_frame_equal(card, rows)

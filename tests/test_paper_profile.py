@@ -120,7 +120,7 @@ def _check_alpha_gan(printed: str) -> None:
         assert float(m[3]) == pytest.approx(tuned / vanilla, abs=0.006)
     else:
         assert m[3] == "none: vanilla never succeeded"
-    _lines(printed, r"lsun_classroom: Frechet distance in pixels-pca32-lsun_classroom after 10 steps .*")
+    _lines(printed, r"lsun_classroom: Frechet distance in pixels-pca32-lsun_classroom after 10 steps, mean over 2 seeds .*")
 
 
 def _check_convex_wgan(printed: str) -> None:
@@ -190,8 +190,12 @@ def test_reach_ratio_says_why_there_is_none():
         metrics.reach_ratio({"SRFB": 1.0}, "SRFB", "EG", "evaluations")
 
 
+# The scorecard computes nothing: it reads the claims the other chapters printed.
+CHAPTERS = [name for name in runs.chapters(REPO) if name != "scorecard"]
+
+
 def test_every_chapter_has_tiny_overrides():
-    assert set(TINY) == set(PAPER_DATA) == set(CHECKS) == set(runs.chapters(REPO))
+    assert set(TINY) == set(PAPER_DATA) == set(CHECKS) == set(CHAPTERS)
 
 
 def _printed(notebook: nbformat.NotebookNode) -> str:
@@ -201,7 +205,7 @@ def _printed(notebook: nbformat.NotebookNode) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", runs.chapters(REPO))
+@pytest.mark.parametrize("name", CHAPTERS)
 def test_chapter_paper_profile_runs_end_to_end(name, paper_data, tmp_path, monkeypatch):
     if "lsun_classroom" in PAPER_DATA[name]:
         pytest.importorskip("lmdb", reason="LSUN Classroom is stored as lmdb databases and the lmdb package (pinned "

@@ -125,8 +125,8 @@ def test_an_override_of_a_group_merges_over_the_profile_and_the_shared_settings(
     assert P.image.latent == 100 and P.image.budget == 200_000 and P.image.lr.SRFB == 3.0  # the rest kept
     assert profiles.get("srfb", "paper").image.width == 64
     with pytest.raises(ValueError, match=r"Unknown setting\(s\) image.widht for chapter 'srfb'\. Its settings are: "
-                                         r"image.batch_size, image.lr.\{SRFB, EG, Adam\}, image.delta, image.data, "
-                                         r"image.width, image.latent, image.budget, image.eval_every\.$"):
+                                         r"image.batch_size, image.lr.\{SRFB, EG, Adam\}, image.delta, image.seeds, "
+                                         r"image.data, image.width, image.latent, image.budget, image.eval_every\.$"):
         profiles.get("srfb", "paper", {"image": {"widht": 32}})
 
 

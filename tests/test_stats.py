@@ -302,3 +302,8 @@ def test_verdict_tolerance_widens_the_interval_for_an_exact_number():
     assert found.verdict == Verdict.REPRODUCED and "within 1e-06" in found.reason
     with pytest.raises(ValueError, match="tolerance"):
         stats.verdict(equivalent=True, paper_value=0.0, ours=gap, tolerance=-1.0)
+
+
+def test_tiny_intervals_print_in_scientific_notation():
+    assert str(stats.mean_interval([2e-10, 4e-10, 3e-10])) == "3.0e-10 [5.2e-11, 5.5e-10], n=3"
+    assert str(stats.wilson(0, 10)) == "0.00 [0.00, 0.28], n=10"  # not tiny: its upper bound is 0.28
