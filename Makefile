@@ -2,6 +2,7 @@
 #   make book                       set up, execute every chapter (quick profile), build the HTML book
 #   make test                       set up, unit tests + nbval over the executed notebooks, then `make browser`
 #   make html                       rebuild the HTML from the stored executed notebooks (no execution)
+#   make nbval [NOTEBOOKS=book/executed/srfb.ipynb]   nbval over the executed notebooks (or those named)
 #   make browser                    make html, then load every page in headless Chromium and check it:
 #                                   math typeset, images loaded, no TeX in link text, internal links resolve
 #   make publish [REMOTE=origin]    make html, then write it to the gh-pages branch (ghp-import, .nojekyll);
@@ -78,8 +79,10 @@ test: setup unit nbval browser
 unit: setup
 	$(PY) -m pytest tests -q -m "not browser"
 
+# NOTEBOOKS=book/executed/srfb.ipynb checks only the notebooks named (default: all of them).
+NOTEBOOKS ?= book/executed
 nbval: setup
-	$(PY) -m pytest --nbval book/executed --nbval-sanitize-with book/nbval-sanitize.cfg -p no:cacheprovider -q
+	$(PY) -m pytest --nbval $(NOTEBOOKS) --nbval-sanitize-with book/nbval-sanitize.cfg -p no:cacheprovider -q
 
 # Needs Debian's chromium and chromium-driver (.ci/run installs them); skips, saying so, without them.
 browser: html

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import pandas as pd
 
 from . import stats
 
-__all__ = ["Claim", "MIME", "COLUMNS", "table", "show", "read", "scorecard", "html_table", "glue_name", "VERDICT_ORDER"]
+__all__ = ["Claim", "MIME", "COLUMNS", "table", "show", "read", "scorecard", "html_table", "glue_name", "anchor", "VERDICT_ORDER"]
 
 MIME = "application/vnd.gancore.claims+json"
 """The key under which :func:`show` stores a chapter's claims in its output's metadata."""
@@ -64,14 +65,25 @@ def table(chapter: str, claims: Sequence[Claim]) -> pd.DataFrame:
     return pd.DataFrame([c.row(chapter) for c in claims], columns=COLUMNS)
 
 
+def anchor(label: str) -> str:
+    """The HTML id Sphinx gives a MyST label or figure name (docutils' ``make_id``: lower case, every
+    run of other characters than letters and digits one hyphen): ``fig-double_oracle-images`` ->
+    ``fig-double-oracle-images``."""
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
 def _html(rows: pd.DataFrame, link: bool) -> str:
-    head = "".join(f"<th>{name}</th>" for name in ("claim", "paper", "ours", "verdict", "configuration"))
+    """The claims as an HTML table; ``link``: links to other pages and a chapter column (the
+    scorecard), else links within the chapter's page."""
+    names = (["chapter"] if link else []) + ["claim", "paper", "ours", "verdict", "configuration"]
+    head = "".join(f"<th>{name}</th>" for name in names)
     body = []
     for r in rows.itertuples(index=False):
-        target = f"{r.chapter}.html#{r.section}" if link else f"#{r.section}"
+        target = f"{r.chapter}.html#{anchor(r.section)}" if link else f"#{anchor(r.section)}"
+        chapter = f'<td><a href="{html.escape(r.chapter)}.html">{html.escape(r.chapter)}</a></td>' if link else ""
         body.append(
-            f'<tr><td><a href="{html.escape(target)}">{html.escape(r.claim)}</a><br><small>{html.escape(r.source)}'
-            f"</small></td><td>{html.escape(r.paper)}</td><td>{html.escape(r.ours)}</td>"
+            f'<tr>{chapter}<td><a href="{html.escape(target)}">{html.escape(r.claim)}</a><br><small>'
+            f"{html.escape(r.source)}</small></td><td>{html.escape(r.paper)}</td><td>{html.escape(r.ours)}</td>"
             f"<td><b>{html.escape(r.verdict)}</b><br><small>{html.escape(r.reason)}</small></td>"
             f"<td><small>{html.escape(r.configuration)}</small></td></tr>")
     return f'<table class="gancore-claims"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'

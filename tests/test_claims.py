@@ -56,7 +56,8 @@ def test_what_show_displays_is_what_read_and_scorecard_get_back(tmp_path, monkey
     pd.testing.assert_frame_equal(claims.read(tmp_path / "toy.ipynb"), rows)
     card = claims.scorecard(tmp_path, ["other", "missing", "toy"])
     pd.testing.assert_frame_equal(card, rows)
-    assert 'href="toy.html#sec-b"' in claims.html_table(card)
+    assert 'href="toy.html#sec-b"' in claims.html_table(card) and "<th>chapter</th>" in claims.html_table(card)
+    assert "<th>chapter</th>" not in data["text/html"]  # a chapter's own table needs no chapter column
     assert claims.read(tmp_path / "other.ipynb").empty
 
 
@@ -66,3 +67,15 @@ def test_html_escapes_text():
     html = claims.html_table(rows)
     assert "x &lt; y" in html and "&lt;CelebA&gt;" in html and "<CelebA>" not in html
     assert rows.verdict[0] == "not testable here" and rows.configuration[0] == "(not run)"
+
+
+def test_links_use_the_ids_sphinx_gives_labels():
+    """Sphinx turns a figure name's underscores into hyphens (docutils make_id); a link to the name
+    as written is dead (the browser check found these)."""
+    from docutils.nodes import make_id
+
+    for label in ["fig-double_oracle-images", "alpha-gan-long", "fig-srfb-regimes", "Convex_WGAN verdicts"]:
+        assert claims.anchor(label) == make_id(label)
+    finding = stats.verdict(equivalent=False, testable="x")
+    rows = claims.table("double_oracle", [claims.Claim("c", "s", "p", "o", finding, "fig-double_oracle-images")])
+    assert 'href="double_oracle.html#fig-double-oracle-images"' in claims.html_table(rows)
