@@ -416,13 +416,11 @@ def summarise(table: pd.DataFrame, by: str | Sequence[str], value: str,
     for group, part in table.groupby(keys, sort=True, observed=True, dropna=False):
         x = part[value].to_numpy(dtype=float)
         if kind == "rate":
-            kept = x[~np.isnan(x)]
-            if kept.size == 0:
-                raise ValueError(f"summarise: group {group} has no {value!r} value that is not NaN")
-            if not np.isin(kept, (0.0, 1.0)).all():
-                raise ValueError(f"summarise: column {value!r} must hold 0/1 (or bool) per seed for "
-                                 f"kind='rate'; group {group} has {sorted(set(kept) - {0.0, 1.0})[:5]}")
-            iv = replace(wilson(int(kept.sum()), kept.size, level), dropped=int(x.size - kept.size))
+            try:
+                k, n = counts(x)
+            except ValueError as error:
+                raise ValueError(f"summarise: column {value!r}, group {group}, kind='rate': {error}") from None
+            iv = replace(wilson(k, n, level), dropped=int(x.size - n))
         else:
             iv = mean_interval(x, level, method, seed)
         rows.append(dict(zip(keys, group), estimate=iv.estimate, low=iv.low, high=iv.high, n=iv.n,
