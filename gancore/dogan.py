@@ -9,7 +9,8 @@ Built on the matrix games and the generic loop of :mod:`gancore.oracle` and the 
   :mod:`gancore.storage`), and fixed mixed opponents for the oracles: :class:`DiscriminatorMixture`,
   :class:`GeneratorMixture`, :class:`MixtureLoss`;
 * the DO-GAN loop: :func:`dogan` returning a :class:`DOGANResult`; its meta payoff
-  (:class:`_MetaPayoff`) and oracles (:class:`_DOGANRun`) are small classes.
+  (:class:`MetaPayoff`, public: :mod:`gancore.exploit` scores responses with it) and oracles
+  (:class:`_DOGANRun`) are small classes.
 
 The base GANs DO-GAN is applied to are :func:`gancore.models.gan_pair`.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "DiscriminatorMixture",
     "GeneratorMixture",
     "MixtureLoss",
+    "MetaPayoff",
     "dogan",
     "DOGANResult",
 ]
@@ -336,7 +338,7 @@ def _idle(net: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.0)
 
 
-class _MetaPayoff:
+class MetaPayoff:
     """``U[i, j] = loss.d(D_j(real), D_j(G_i(z)))`` on ONE fixed evaluation batch ``(real, z)``.
 
     All entries share the batch (common random numbers) and all networks run in eval mode; each
@@ -510,7 +512,7 @@ def dogan(make_G: Callable[[], nn.Module], make_D: Callable[[], nn.Module], data
                     ewc_lambda, fisher_batches, seed, dev, Path(store_dir) if store_dir is not None else None)
     start = run.start(init_steps, initial)
     n = min(n_payoff, len(data))
-    payoff = _MetaPayoff(make_G, make_D, loss, train.Batches(data, n, seed + 7)(0).to(dev),
+    payoff = MetaPayoff(make_G, make_D, loss, train.Batches(data, n, seed + 7)(0).to(dev),
                          train.Noise(latent, seed + 7)(0, n).to(dev))
     callback = None if evaluate is None else (lambda t, r: evaluate(t, run.result(r, start)))
     result = double_oracle(payoff, run.generator_oracle, run.discriminator_oracle, *start,

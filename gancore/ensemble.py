@@ -29,6 +29,8 @@ from torch import nn
 from . import losses as glosses
 from . import metrics, train
 
+Optimizers = Callable[[list[nn.Parameter], list[nn.Parameter]], tuple[torch.optim.Optimizer, torch.optim.Optimizer]]
+
 __all__ = ["BatchedMLP", "stack", "fit", "seconds_per_step", "sample", "grouped_loss", "ring_table",
            "tidy_evals"]
 
@@ -96,25 +98,37 @@ def stack(make: Callable[[], nn.Sequential], seeds: Sequence[int]) -> BatchedMLP
 
 
 def fit(make_G: Callable[[], nn.Sequential], make_D: Callable[[], nn.Sequential], data, seeds: Sequence[int],
-        *, loss, lr_G: float, lr_D: float, betas: tuple[float, float] = (0.9, 0.999),
-        **fit_options) -> tuple[BatchedMLP, BatchedMLP, train.TrainResult]:
-    """Train ``len(seeds)`` GANs at once with Adam (the alpha-GAN paper's optimizer) through
-    :func:`gancore.train.fit`; ``fit_options`` go to it (steps, batch_size, latent_dim, policy, ...).
-    Member k's generator is built after ``torch.manual_seed(seeds[k])``, its discriminator after
-    ``torch.manual_seed(seeds[k] + 1_000_000)``; its data order and noise come from ``seeds[k]``.
-    Seeds may repeat (the same initialisation, data and noise under different losses of a
-    :func:`grouped_loss`). Adam runs as torch's fused kernel (one pass over each stacked tensor, the
-    same update as the loop implementation up to round-off). Returns the batched generator, the
-    batched discriminator and the run's result."""
+        *, loss, lr_G: float | None = None, lr_D: float | None = None, betas: tuple[float, float] = (0.9, 0.999),
+        optimizers: Optimizers | None = None, **fit_options) -> tuple[BatchedMLP, BatchedMLP, train.TrainResult]:
+    """Train ``len(seeds)`` GANs at once through :func:`gancore.train.fit`; ``fit_options`` go to it
+    (steps, batch_size, latent_dim, policy, ...). The optimizers are Adam(``lr_G`` / ``lr_D``, ``betas``)
+    (the alpha-GAN paper's), run as torch's fused kernel (one pass over each stacked tensor, the same
+    update as the loop implementation up to round-off), or ``optimizers(G_params, D_params) -> (opt_G,
+    opt_D)``, any ``torch.optim`` optimizers built on the stacked parameters (then give no ``lr_G`` /
+    ``lr_D``). Members stay independent under any optimizer that acts elementwise (SGD, Adam, and
+    :class:`gancore.solvers.SRFB`, :class:`~gancore.solvers.ExtraGradient`,
+    :class:`~gancore.solvers.OptimisticGDA`); one that mixes entries of a tensor (a norm, a line search)
+    would couple them. Member k's generator is built after ``torch.manual_seed(seeds[k])``, its
+    discriminator after ``torch.manual_seed(seeds[k] + 1_000_000)``; its data order and noise come from
+    ``seeds[k]``. Seeds may repeat (the same initialisation, data and noise under different losses of
+    a :func:`grouped_loss`). Returns the batched generator, the batched discriminator and the run's
+    result."""
     seeds = list(seeds)
     if not seeds:
         raise ValueError("Invalid seeds: an empty list; pass at least one seed.")
+    adam = optimizers is None
+    if (adam and None in (lr_G, lr_D)) or (not adam and (lr_G, lr_D) != (None, None)):
+        raise ValueError("Give either lr_G and lr_D (Adam) or optimizers=callable(G_params, D_params) -> "
+                         "(opt_G, opt_D), not both and not neither.")
     G = stack(make_G, seeds)
     D = stack(make_D, [s + 1_000_000 for s in seeds])  # D's initialisation stream, distinct from G's
     device = train.resolve_device(fit_options.pop("device", "auto"))
     G.to(device), D.to(device)
-    opt_G = torch.optim.Adam(G.parameters(), lr_G, betas=betas, fused=True)
-    opt_D = torch.optim.Adam(D.parameters(), lr_D, betas=betas, fused=True)
+    if optimizers is None:
+        opt_G = torch.optim.Adam(G.parameters(), lr_G, betas=betas, fused=True)
+        opt_D = torch.optim.Adam(D.parameters(), lr_D, betas=betas, fused=True)
+    else:
+        opt_G, opt_D = optimizers(list(G.parameters()), list(D.parameters()))
     result = train.fit(G, D, data, loss=loss, opt_G=opt_G, opt_D=opt_D, seed=seeds, device=device, **fit_options)
     return G, D, result
 

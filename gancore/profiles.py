@@ -124,16 +124,17 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     # (cap 10, long oracles) on MNIST / CIFAR-10 / CelebA; quick = a few short oracles on ring and digits.
     "double_oracle": {
         "shared": dict(ring=dict(depth=3), ewc_lambda=10.0, batch_size=128, betas=(0.5, 0.999), eps=1e-3,
-                       image=dict(batch_size=64), data_root=None, base_gans=("vanilla", "dcgan", "sngan", "stacked")),
+                       image=dict(batch_size=64, seeds=3), data_root=None,
+                       base_gans=("vanilla", "dcgan", "sngan", "stacked")),
         "quick": dict(ring=dict(width=128, init_steps=1500, iterations=4, oracle_steps=200, cap=4),
                       ablation_caps=(2, None), lr=1e-3, n_payoff=512, fisher_batches=4, n_eval=5000,
                       image=dict(data=("digits",), width=16, latent=16, init_steps=200, iterations=3, oracle_steps=80,
-                                 cap=4),
+                                 cap=4, br_steps=160),
                       n_fid=1000, matrix_size=200),
         "paper": dict(ring=dict(width=256, init_steps=5000, iterations=20, oracle_steps=2000, cap=10),
                       ablation_caps=(3, 5, None), lr=1e-4, n_payoff=4096, fisher_batches=32, n_eval=25_000,
                       image=dict(data=("mnist", "cifar10", "celeba"), width=64, latent=100, init_steps=5000,
-                                 iterations=20, oracle_steps=2000, cap=10),
+                                 iterations=20, oracle_steps=2000, cap=10, br_steps=4000),
                       n_fid=10_000, matrix_size=1000),
     },
     # (alpha_D, alpha_G)-GANs (Welfert et al., ISIT23 / JSAIT24). paper = ISIT23 Sec. III-A / App. E-B
@@ -187,6 +188,37 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     # det: deterministic monotone games; stoch: stochastic ones; grow / fixed: the growing- and fixed-batch
     # regimes on the 1-D WGAN; nbhd: the neighbourhood (step size x batch) sweep; sens: the (delta, step
     # size) sensitivity grid.
+    # The arena (ours: no paper compares these methods): every method on the same games. known: the
+    # quadratic-discriminator WGAN whose optimum is known in closed form (Sahiner et al. 2022); ring: the
+    # toolkit's ring setup; image: one DCGAN pair on digits (MNIST in paper). Budgets in player-gradient
+    # evaluations (gancore.arena.methods); one step-size grid per game, shared by all its methods.
+    "arena": {
+        "shared": dict(known=dict(problem_seed=0, spread=4.0, beta_g=1.0, beta_fraction=0.3,
+                                  beta_fractions=(0.1, 0.3, 0.9), lrs=(1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+                                  oracle_solver="adam"),
+                       ring=dict(batch_size=128, eval_seed=12345, alpha_d=0.3, alpha_g=1.0, alpha_generator="saturating",
+                                 p_min=1e-7, dogan=dict(init=0.5, cap=4, ewc_lambda=10.0),
+                                 methods=("sim-GDA", "alt-GDA", "sim-Adam", "alt-Adam", "EG", "OGDA", "SRFB",
+                                          "SRFB-avg", "coop-Adam", "alpha-GAN", "DO-GAN")),
+                       image=dict(feature="classifier", loss="ns", alpha_d=0.6, alpha_g=1.0, seeds=3, eval_seed=12345,
+                                  data_root=None, dogan=dict(init=0.5, cap=4, n_payoff=512),
+                                  methods=("sim-GDA", "alt-GDA", "sim-Adam", "alt-Adam", "EG", "OGDA", "SRFB",
+                                           "SRFB-avg", "coop-Adam", "alpha-GAN", "DO-GAN"))),
+        "quick": dict(known=dict(n=32, d=4, seeds=8, budget=3000, eval_every=100, oracle_steps=150),
+                      ring=dict(g_width=128, d_width=128, depth=3, seeds=16, budget=240, eval_every=40, lrs=(2e-3, 0.2),
+                                n_eval=2000, dogan=dict(seeds=8, iterations=2, fisher_batches=4, n_payoff=512)),
+                      image=dict(data="digits", width=16, latent=16, batch_size=32, budget=120, eval_every=60,
+                                 lrs=(1e-2, 1e-1), n_eval=500, dogan=dict(iterations=2),
+                                 procogan=dict(resolutions=(2, 4, 8), ks=(3, 10, 24), noise_dim=16))),
+        "paper": dict(known=dict(n=256, d=16, seeds=32, budget=30_000, eval_every=500, oracle_steps=500),
+                      ring=dict(g_width=400, d_width=200, depth=4, seeds=64, budget=100_000, eval_every=5000,
+                                lrs=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1), n_eval=25_000,
+                                dogan=dict(seeds=16, iterations=10, fisher_batches=32, n_payoff=4096)),
+                      image=dict(data="mnist", width=64, latent=100, batch_size=64, budget=40_000, eval_every=4000,
+                                 lrs=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1), n_eval=10_000,
+                                 dogan=dict(iterations=10),
+                                 procogan=dict(resolutions=(7, 14, 28), ks=(16, 40, 80), noise_dim=48))),
+    },
     # The claims scorecard reads what the other chapters printed; it has no settings of its own.
     "scorecard": {"shared": {}, "quick": {}, "paper": {}},
     "srfb": {
@@ -199,7 +231,8 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                        sens=dict(deltas=(0.5, 0.618, 0.7, 0.8, 0.9, 0.99), lrs=(0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6),
                                  steps=1000),
                        data_root=None, clip=0.01,
-                       image=dict(batch_size=64, lr=dict(SRFB=3.0, EG=1.0, Adam=2e-4), delta=0.618, seeds=3)),
+                       image=dict(batch_size=64, lr=dict(SRFB=(1.0, 3.0), EG=(1.0, 3.0), Adam=(2e-4,)), delta=0.618,
+                                  seeds=3)),
         "quick": dict(image=dict(data=("digits",), width=16, latent=32, budget=600, eval_every=100), n_fd=1000),
         "paper": dict(image=dict(data=("mnist", "cifar10"), width=64, latent=100, budget=200_000, eval_every=10_000),
                       n_fd=10_000),

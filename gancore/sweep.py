@@ -353,8 +353,11 @@ def connect(scheduler: str | None = None, workers: int | None = None, device: st
     n = workers or (1 if gpu else len(os.sched_getaffinity(0)))
     # Dask starts worker processes with MALLOC_TRIM_THRESHOLD_=65536: glibc then returns freed memory
     # to the system at every step of torch's small-tensor loop, and a job ran 2x slower than in a
-    # plain loop (benchmarks/bench_sweep.py). None unsets it (for restarted workers too).
-    with dask.config.set({f"{_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None}), \
+    # plain loop (benchmarks/bench_sweep.py). None unsets it (for restarted workers too). Dask's
+    # statistical profiler samples every worker thread's stack every 10 ms, taking the GIL from a job
+    # whose loop is Python-heavy; nothing reads its profiles here (no dashboard), so it is off.
+    settings = {f"{_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None, "distributed.worker.profile.enabled": False}
+    with dask.config.set(settings), \
             LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
                          resources={"GPU": 1} if gpu else None) as cluster, Client(cluster) as client:
         client.register_plugin(_TorchThreads())

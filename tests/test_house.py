@@ -24,7 +24,7 @@ LAYERS = {
     "games": 2, "train": 2,
     "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3,
     "dogan": 4, "experiments": 4, "plotting": 4,
-    "runs": 5, "sweep": 5,
+    "runs": 5, "sweep": 5, "arena": 5, "exploit": 5,
 }
 MAX_LINES = 520  # "no module of gancore is longer than about 500 lines"
 

@@ -48,7 +48,8 @@ TINY: dict[str, dict] = {
     "double_oracle": {
         "ring": {"width": 16, "depth": 2, "init_steps": 20, "iterations": 3, "oracle_steps": 10},
         "ablation_caps": [2, None], "batch_size": 32, "n_payoff": 64, "fisher_batches": 2, "n_eval": 500,
-        "image": {"width": 8, "latent": 8, "init_steps": 10, "iterations": 2, "oracle_steps": 5, "batch_size": 16},
+        "image": {"width": 8, "latent": 8, "init_steps": 10, "iterations": 2, "oracle_steps": 5, "batch_size": 16,
+                  "seeds": 2, "br_steps": 5},
         "n_fid": 128, "matrix_size": 20},
     "alpha_gan": {
         "ring": {"batch_size": 32, "g_width": 16, "d_width": 16, "depth": 2, "steps": 20, "seeds": 2, "n_eval": 500},

@@ -47,7 +47,7 @@ def test_shared_settings_appear_once():
 
 def test_a_profile_group_merges_into_the_shared_group_key_by_key():
     P, Q = profiles.get("srfb", "quick"), profiles.get("srfb", "paper")
-    assert P.image.batch_size == Q.image.batch_size == 64 and P.image.lr.SRFB == 3.0  # shared part of the group
+    assert P.image.batch_size == Q.image.batch_size == 64 and P.image.lr.SRFB == (1.0, 3.0)  # shared part of the group
     assert (P.image.width, Q.image.width) == (16, 64)
     assert (P.image.data, Q.image.data) == (("digits",), ("mnist", "cifar10"))
     R = profiles.get("repeated_game", "quick")
@@ -122,7 +122,7 @@ def test_nested_overrides_merge():
 def test_an_override_of_a_group_merges_over_the_profile_and_the_shared_settings():
     P = profiles.get("srfb", "paper", {"image": {"width": 32, "batch_size": 16}})
     assert (P.image.width, P.image.batch_size) == (32, 16)  # one from "paper", one from "shared"
-    assert P.image.latent == 100 and P.image.budget == 200_000 and P.image.lr.SRFB == 3.0  # the rest kept
+    assert P.image.latent == 100 and P.image.budget == 200_000 and P.image.lr.SRFB == (1.0, 3.0)  # the rest kept
     assert profiles.get("srfb", "paper").image.width == 64
     with pytest.raises(ValueError, match=r"Unknown setting\(s\) image.widht for chapter 'srfb'\. Its settings are: "
                                          r"image.batch_size, image.lr.\{SRFB, EG, Adam\}, image.delta, image.seeds, "
