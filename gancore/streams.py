@@ -26,11 +26,13 @@ def stream_seed(seed: int, stream: int, index: int) -> int:
 
 def penalty_generator(seeds: int | Sequence[int], index: int) -> torch.Generator:
     """The CPU generator handed to ``penalty_D`` on batch ``index``: seeded from the run's seed (an
-    ensemble's seeds folded into one number) and the batch index only."""
+    ensemble's seeds folded into one number) and the batch index only. The seed is taken modulo 2**63
+    (torch takes a signed 64-bit seed; an ensemble of five or more seeds folds past it), which leaves
+    every seed below that unchanged."""
     folded = 0
     for s in [seeds] if isinstance(seeds, int) else seeds:
         folded = (folded * 1_000_003 + s) % 2**61
-    return torch.Generator().manual_seed(stream_seed(folded, _PENALTY, index))
+    return torch.Generator().manual_seed(stream_seed(folded, _PENALTY, index) % 2**63)
 
 
 class Batches:

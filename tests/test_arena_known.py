@@ -77,7 +77,8 @@ def test_players_start_where_gda_fit_starts_and_the_payoff_is_the_training_loss(
         # f = -(D's training loss with its penalty) + G's penalty, for the single players
         X, fake = torch.as_tensor(problem.X, dtype=torch.float32), gda.generator()
         d_loss = convex.SumWasserstein.d(gda.discriminator(X), gda.discriminator(fake))
-        penalties = problem.beta_d * gda.discriminator.v.abs().sum(), problem.beta_g / 2 * gda.generator.W.square().sum()
+        penalties = (problem.beta_d * gda.discriminator.v.abs().sum(),
+                     problem.beta_g / 2 * gda.generator.W.square().sum())
         f = -(d_loss + penalties[0]) + penalties[1]
         value = kn.payoff(problem, G.W[k].detach().numpy(), D.u[k].detach().numpy(), D.v[k].detach().numpy())
         assert value == pytest.approx(float(f.detach()), rel=1e-5)

@@ -16,7 +16,9 @@ REPO = PACKAGE.parent
 # layer 0, since every writer uses it; `streams` (a run's data order, noise and penalty generators) and
 # `checkpoint` (reading, writing, comparing checkpoints) are the two parts of the loop that need no
 # model; `games` sits one layer above `solvers`, whose projections and averaging its test games use;
-# `claims` (a chapter's verdict table, read back by the scorecard) builds on `stats`.
+# `claims` (a chapter's verdict table, read back by the scorecard) builds on `stats`; `arena` (every
+# method on the same games) and `exploit` (full-game exploitability with fresh best responses) sit in
+# the top layer beside `runs` and `sweep`, since they use the recipes and DO-GAN of layer 4.
 LAYERS = {
     "storage": -1,
     "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0,

@@ -58,6 +58,13 @@ TINY: dict[str, dict] = {
         "image": {"width": 8, "latent": 8, "steps": 10, "batch_size": 8, "lrs": [1e-4, 1e-3], "alpha_d": [0.5, 1.0],
                   "seeds": 2},
         "n_fid": 64, "n_fid_ref": 64},
+    "arena": {
+        "known": {"n": 16, "d": 3, "seeds": 2, "budget": 80, "eval_every": 40, "lrs": [0.01, 0.1], "oracle_steps": 10},
+        "ring": {"g_width": 8, "d_width": 8, "depth": 1, "seeds": 3, "budget": 16, "eval_every": 8, "n_eval": 200,
+                 "lrs": [0.002, 0.2], "dogan": {"seeds": 2, "iterations": 2, "n_payoff": 64, "fisher_batches": 1}},
+        "image": {"width": 4, "latent": 4, "batch_size": 16, "budget": 16, "eval_every": 8, "lrs": [0.01, 0.05],
+                  "seeds": 2, "n_eval": 64, "dogan": {"iterations": 1, "n_payoff": 64},
+                  "procogan": {"resolutions": [7, 14, 28], "ks": [4, 8, 8], "noise_dim": 8}}},
     "convex_wgan": {
         "toy": {"steps": 20}, "cmp": {"n": 64, "d": 4},
         "gda": {"steps": 20, "eval_every": 10, "stage": {"steps": 2, "batch_size": 8}},
@@ -78,6 +85,7 @@ PAPER_DATA: dict[str, tuple[str, ...]] = {
     "alpha_gan": ("celeba", "lsun_classroom"),
     "convex_wgan": ("celeba",),
     "repeated_game": ("mnist", "cifar10", "celeba"),
+    "arena": ("mnist",),
 }
 
 
@@ -132,6 +140,13 @@ def _check_convex_wgan(printed: str) -> None:
         m[2] == "no evaluation was feasible to 1%, so no gap among feasible ones")
 
 
+def _check_arena(printed: str) -> None:
+    # every game's leaderboard printed, at the paper profile's data (MNIST for the image game)
+    _lines(printed, r"Known-optimum game, d = 3, 80 player-gradient evaluations, 2 seeds, .*")
+    _lines(printed, r"Live ring arena \(paper profile\): 16 player-gradient evaluations, 3 seeds \(2 for DO-GAN\).*")
+    _lines(printed, r"Live mnist arena \(paper profile\): 16 player-gradient evaluations, 2 seeds.*")
+
+
 def _check_repeated_game(printed: str) -> None:
     # "faster": batches each rule needed, and their ratio only where both trained to the target
     faster = _lines(printed, r"\s*(\w+) faster \(batches to .*\)\s+(\S+)\s+(\S+)\s+(?:yes|no)")
@@ -150,6 +165,7 @@ def _check_repeated_game(printed: str) -> None:
 CHECKS: dict[str, Callable[[str], None]] = {
     "toolkit": _check_toolkit, "srfb": _check_srfb, "double_oracle": _check_double_oracle,
     "alpha_gan": _check_alpha_gan, "convex_wgan": _check_convex_wgan, "repeated_game": _check_repeated_game,
+    "arena": _check_arena,
 }
 
 

@@ -241,6 +241,9 @@ def test_penalty_generator_is_a_function_of_seed_and_batch():
     G, D = _pair()
     _fit(G, D, 3, d_steps=2, penalty_D=lambda D, real, fake, g: seen.append(g.initial_seed()) or real.sum() * 0)
     assert seen == [train.penalty_generator(0, i).initial_seed() for i in range(6)]  # one batch index each
+    # an ensemble of many seeds folds past torch's signed 64-bit seed: still a valid, distinct stream
+    many = [draw(list(range(k)), 7) for k in range(1, 10)]
+    assert all(not torch.equal(a, b) for i, a in enumerate(many) for b in many[i + 1:])
 
 
 def test_resume_names_each_difference(tmp_path):

@@ -58,7 +58,7 @@ from torch.optim.swa_utils import AveragedModel
 from .. import data, dogan, experiments, losses, metrics, models, stats, train
 from ..convex import ProCoGAN
 from .methods import (BETAS, COLUMNS, CONTESTANTS, DO_GAN, DO_TIMES, Method, check_group, contestant,
-                      dogan_steps, method)
+                      dogan_steps, method, ordered_curves)
 
 __all__ = ["image_arena", "image_tables", "check_image_settings"]
 
@@ -286,12 +286,8 @@ def image_arena(settings: Mapping[str, Any], device: str | torch.device = "auto"
             tables += per_step
             if first is not None:
                 tables.append(arena.dogan(lr, s, first))
-    curves = pd.concat(tables, ignore_index=True)
-    curves["method"] = pd.Categorical(curves["method"], categories=names)
-    curves = curves.sort_values(["method", "lr", "seed", "evals"], kind="stable").reset_index(drop=True)
-    curves["method"] = curves["method"].astype(str)
+    curves = ordered_curves(pd.concat(tables, ignore_index=True), names)
     tables = image_tables(curves)
-    chosen = set(zip(tables["best"]["method"], tables["best"]["lr"]))
-    curves["best"] = [(m, lr) in chosen for m, lr in zip(curves["method"], curves["lr"])]
+    curves = ordered_curves(curves, names, tables["best"])
     start = curves[(curves.evals == 0) & (curves.lr == settings["lrs"][0])].drop_duplicates("seed")
     return {"curves": curves, **tables, "reference": arena.reference(seeds, start)}

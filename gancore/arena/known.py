@@ -28,11 +28,10 @@ is :mod:`gancore.arena.known_oracle`; the chapter's tables are :mod:`gancore.are
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,6 +40,7 @@ from torch import nn
 
 from .. import train
 from ..convex import FixedNoiseLinear, SumWasserstein, TwoLayerDiscriminator
+from ..convex.gda import one_thread
 from ..convex.closed_form import quadratic_optimal_value, quadratic_solution
 from ..solvers import ergodic_average
 from .methods import Method, method
@@ -118,16 +118,21 @@ class LinearGenerators(nn.Module):
 
 
 class QuadraticDiscriminators(nn.Module):
-    """K discriminators D_k(x) = sum_j v_kj (u_kj^T x / ||u_kj||)^2 on inputs (K, B, d) -> (K, B, 1);
-    u has shape (K, d, m), v (K, m)."""
+    """K discriminators D_k(x) = sum_j v_kj (u_kj^T x / ||u_kj||)^2 on inputs (K, B, d), or (B, d) given to
+    every member, -> (K, B, 1); u has shape (K, d, m), v (K, m)."""
 
     def __init__(self, u: torch.Tensor, v: torch.Tensor):
         super().__init__()
         self.u, self.v = nn.Parameter(u), nn.Parameter(v)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t = x @ (self.u / self.u.norm(dim=-2, keepdim=True))
-        return (t * t) @ self.v[..., None]
+        u = self.u / self.u.norm(dim=-2, keepdim=True)
+        if x.dim() == 2:  # one input set for all members (the data): one matrix product, not K small ones
+            K, d, m = u.shape
+            t = (x @ u.transpose(0, 1).reshape(d, K * m)).view(len(x), K, m).transpose(0, 1)
+        else:
+            t = x @ u
+        return (t * t * self.v[:, None, :]).sum(-1, keepdim=True)
 
 
 def stack_players(problem: KnownProblem, seeds: Sequence[int], width: int,
@@ -243,17 +248,6 @@ def _members(problems: KnownProblem | Sequence[KnownProblem], lrs: float | Seque
         raise ValueError("Problems trained together must share X and Z (they may differ in beta_d and beta_g): "
                          "build them with known_problem(n, d, seed, spread=...) and different beta_fraction.")
     return problems, [(i, float(lr), int(s)) for i in range(len(problems)) for lr in lrs for s in seeds]
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """One torch intra-op thread (tiny matrices), restored afterwards (as :mod:`gancore.convex.gda` does)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _penalties(problems: list[KnownProblem], members: list[Member], device: torch.device) -> tuple[Callable, Callable]:
@@ -386,7 +380,7 @@ def play(method_name: str, lrs: float | Sequence[float], problems: KnownProblem 
     m = method(method_name)
     problems, members = _members(problems, lrs, seeds)
     _check_budget(budget, eval_every)
-    with _one_thread():
+    with one_thread():
         rows = _fit_members(m, problems, members, budget, eval_every // m.evals_per_step,
                             2 * problems[0].d if width is None else width, init_scale, train.resolve_device(device))
     return _table(m.name, problems, rows)

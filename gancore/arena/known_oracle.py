@@ -10,9 +10,9 @@ fixed opponent (both tested):
   sum_j D(g_j), so against a mixture of generators with weights p it sees the stacked fake set
   [sqrt(p_1) Z W_1; sqrt(p_2) Z W_2; ...] (:func:`generator_mixture`).
 
-Each (step size, seed) is its own game, run in its own thread; the threads' oracle calls are answered
-together by one batched :func:`gancore.train.fit` (:class:`_Lockstep`), so that the double oracle costs
-about what a batched method of :func:`gancore.arena.known.play` costs.
+Each (problem, step size, seed) is its own game, run in its own thread; the threads' oracle calls are
+answered together by one batched :func:`gancore.train.fit` (:class:`_Lockstep`), so that all games cost
+a few batched runs, as a method of :func:`gancore.arena.known.play` does, not one run per game.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from .. import train
 from ..convex import SumWasserstein
+from ..convex.gda import one_thread
 from ..oracle import DoubleOracleResult, double_oracle
 from .known import (_FIT_SEED, SCORES, KnownProblem, LinearGenerators, QuadraticDiscriminators, _blown_up,
-                    _check_budget, _members, _one_thread, _optimizer, _penalties, _table, mixture_scores, payoff,
+                    _check_budget, _members, _optimizer, _penalties, _table, mixture_scores, payoff,
                     stack_players)
 from .methods import Method
 
@@ -104,6 +106,15 @@ def _support(strategies: Sequence, p: np.ndarray) -> tuple[list, np.ndarray]:
     return [strategies[i] for i in keep], p[keep] / p[keep].sum()
 
 
+def _idle(net: nn.Module) -> torch.optim.Optimizer:
+    """The fixed opponent of an oracle: its parameters stop requiring gradients, so that fit takes none for
+    it, and its optimizer (which :class:`gancore.train.OnlyOne` never steps) holds a placeholder parameter
+    that nothing uses (fit needs one to differentiate against)."""
+    net.requires_grad_(False)
+    net.idle = nn.Parameter(torch.zeros(()))
+    return torch.optim.SGD([net.idle], lr=0.0)
+
+
 class _OracleDiverged(Exception):
     """A game's oracle training stopped being finite."""
 
@@ -159,14 +170,15 @@ def double_oracle_run(problems: KnownProblem | Sequence[KnownProblem], lrs: floa
             learner = QuadraticDiscriminators(*(torch.stack([torch.as_tensor(requests[g][0][i]) for g in order])
                                                 for i in (0, 1)))
             pair = (LinearGenerators(None, torch.as_tensor(fakes, dtype=torch.float32)), learner)
+        pair[0].to(dev), pair[1].to(dev)
         penalty_D, penalty_G = _penalties(problems, [games[g] for g in order], dev)
         lr = torch.tensor([games[g][1] for g in order])
-        opts = [_optimizer(oracle, net, lr) if net is learner else torch.optim.SGD(net.parameters(), lr=0.0)
-                for net in pair]
+        opts = [_optimizer(oracle, net, lr) if net is learner else _idle(net) for net in pair]
         try:
             train.fit(*pair, X, loss=SumWasserstein(), opt_G=opts[0], opt_D=opts[1], steps=oracle_steps,
                       batch_size=len(X), latent_dim=1, policy=train.OnlyOne(kind), seed=_FIT_SEED, device=dev,
-                      log_every=oracle_steps, progress=False, penalty_D=penalty_D, penalty_G=penalty_G)
+                      log_every=oracle_steps, progress=False, penalty_D=penalty_D if kind == "D" else None,
+                      penalty_G=penalty_G if kind == "G" else None)
         except train.TrainingDiverged:
             bad = _blown_up(*pair, X.to(dev))
             keep = [g for g, b in zip(order, bad) if not b]
@@ -216,7 +228,7 @@ def double_oracle_run(problems: KnownProblem | Sequence[KnownProblem], lrs: floa
         step = 2 * oracle_steps
         rows[g] += [{**last, "evals": e} for e in range(rows[g][-1]["evals"] + step, budget + 1, step)]
 
-    with _one_thread():
+    with one_thread():
         threads = [threading.Thread(target=play_game, args=(g,)) for g in range(len(games))]
         for th in threads:
             th.start()

@@ -10,7 +10,8 @@ the double oracle on :mod:`gancore.arena.known`, each at its best point of ONE s
 * ``best``: each method's step size, the grid point with the smallest median final moment gap over the
   seeds (a diverged seed counts as infinite; ties go to the smaller step size);
 * ``leaderboard``: per method at its best step size and equal budget, the final moment and objective gaps
-  (median; mean with its 95% t interval over the seeds that did not diverge, :func:`gancore.stats.mean_interval`),
+  (median; mean with its 95% percentile-bootstrap interval over the seeds that did not diverge,
+  :func:`gancore.stats.mean_interval`: the gaps are positive and skewed, a t interval would reach below 0),
   the rates of seeds that reached moment gap 1e-2 and 1e-4 at some evaluation (Wilson intervals,
   :func:`gancore.stats.wilson`), the median evaluations and seconds to 1e-2 over the seeds that reached it,
   and the behaviours (:func:`behaviour`), sorted by the median final moment gap;
@@ -94,7 +95,7 @@ def _mean(values: pd.Series) -> dict[str, float]:
     x = np.where(np.isfinite(x), x, np.nan)
     if np.isnan(x).all():
         return {"mean": math.nan, "low": math.nan, "high": math.nan}
-    iv = stats.mean_interval(x)
+    iv = stats.mean_interval(x, method="bootstrap")
     return {"mean": iv.estimate, "low": iv.low, "high": iv.high}
 
 

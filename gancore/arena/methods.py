@@ -34,10 +34,11 @@ budget split by :func:`dogan_steps`); :func:`check_group` checks the settings bo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+import pandas as pd
 import torch
 
 from .. import train
@@ -45,7 +46,7 @@ from ..repeated import Cooperative
 from ..solvers import SRFB, ExtraGradient, OptimisticGDA
 
 __all__ = ["Method", "METHODS", "method", "BETAS", "DELTA", "ALPHA_GAN", "DO_GAN", "CONTESTANTS", "COLUMNS",
-           "DO_TIMES", "contestant", "dogan_steps", "check_group"]
+           "DO_TIMES", "contestant", "dogan_steps", "check_group", "ordered_curves"]
 
 BETAS = (0.5, 0.999)
 DELTA = 0.618
@@ -192,3 +193,17 @@ def check_group(settings: Mapping[str, Any], group: str, min_seeds: int) -> list
     if DO_GAN in names:
         dogan_steps(S)
     return names
+
+
+def ordered_curves(curves: pd.DataFrame, names: Sequence[str], best: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A game's curves sorted by contestant (in the order of ``names``), step size, seed and evaluations;
+    with ``best`` (one row per method: its ``method`` and ``lr``) also a column ``best``, whether the row's
+    (method, lr) is that method's best grid point."""
+    out = curves.copy()
+    out["method"] = pd.Categorical(out["method"], categories=list(names))
+    out = out.sort_values(["method", "lr", "seed", "evals"], kind="stable").reset_index(drop=True)
+    out["method"] = out["method"].astype(str)
+    if best is not None:
+        chosen = set(zip(best["method"], best["lr"]))
+        out["best"] = [(m, lr) in chosen for m, lr in zip(out["method"], out["lr"])]
+    return out

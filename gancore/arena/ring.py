@@ -73,7 +73,7 @@ from torch import nn
 
 from .. import data, dogan, ensemble, experiments, losses, metrics, stats, train
 from .methods import (BETAS, COLUMNS, CONTESTANTS, DO_GAN, DO_TIMES, Method, check_group, contestant,
-                      dogan_steps)
+                      dogan_steps, ordered_curves)
 
 __all__ = ["RING_METRICS", "ring_arena", "ring_tables", "check_ring_settings"]
 
@@ -343,11 +343,6 @@ def ring_arena(settings: Mapping[str, Any], device: str | torch.device = "auto",
     rows = []
     for lr in settings["lrs"]:
         rows += arena.grid_point(names, lr, seeds)
-    curves = pd.DataFrame(rows, columns=COLUMNS)
-    curves["method"] = pd.Categorical(curves["method"], categories=names)
-    curves = curves.sort_values(["method", "lr", "seed", "evals"], kind="stable").reset_index(drop=True)
-    curves["method"] = curves["method"].astype(str)
+    curves = ordered_curves(pd.DataFrame(rows, columns=COLUMNS), names)
     tables = ring_tables(curves)
-    chosen = set(zip(tables["best"]["method"], tables["best"]["lr"]))
-    curves["best"] = [(m, lr) in chosen for m, lr in zip(curves["method"], curves["lr"])]
-    return {"curves": curves, **tables}
+    return {"curves": ordered_curves(curves, names, tables["best"]), **tables}

@@ -49,14 +49,14 @@ from .relu import relu_constraint_value
 __all__ = [
     "TwoLayerDiscriminator", "FixedNoiseLinear", "SumWasserstein", "GDAResult", "gda_fit",
     "polynomial_constraint_value", "violation", "time_to_target", "ProgressiveLinearGenerator", "ProgressiveGDA",
-    "progressive_gda", "GDA_ACTIVATIONS",
+    "progressive_gda", "GDA_ACTIVATIONS", "one_thread",
 ]
 
 GDA_ACTIVATIONS = ("linear", "quadratic", "polynomial", "relu")
 
 
 @contextlib.contextmanager
-def _one_thread():
+def one_thread():
     """Run with one torch intra-op thread, restoring the previous count afterwards. These games are
     made of tiny matrices: one thread is faster than several, and on a shared, loaded machine several
     threads per process oversubscribe the cores (measured here: 20x slower per step with two)."""
@@ -224,7 +224,7 @@ def gda_fit(X: torch.Tensor | np.ndarray, Z: torch.Tensor | np.ndarray, beta_d: 
         return {"objective": wgan_objective(W, beta_g),
                 "violation": violation(Xn, fake, beta_d, activation, coefficients)}
 
-    with _one_thread():
+    with one_thread():
         result = train.fit(G, D, Xt, loss=SumWasserstein(), opt_G=make(G.parameters(), lr_G),
                            opt_D=make(D.parameters(), lr_D), steps=steps, batch_size=len(Xt), latent_dim=1,
                            policy=policy, seed=seed, device=device, evaluate=evaluate, eval_every=eval_every,
@@ -359,7 +359,7 @@ def progressive_gda(images: torch.Tensor, resolutions: Sequence[int], noise_dim:
         G.to(dev)
         D = TwoLayerDiscriminator(x.shape[1] * r * r, width, "quadratic", normalize=False)
         data_r = downsample(x, r)
-        with _one_thread():
+        with one_thread():
             result = train.fit(
                 G, D, data_r, loss=gan_loss("wasserstein"), policy="alternating", steps=n_steps,
                 batch_size=batch_size, latent_dim=noise_dim * (i + 1), seed=seed + i, device=dev,
