@@ -30,18 +30,8 @@ from torch import nn
 from . import storage, train
 from .oracle import PROB_ATOL, DoubleOracleResult, double_oracle
 
-__all__ = [
-    "MixedGenerator",
-    "diagonal_fisher",
-    "EWC",
-    "Strategy",
-    "DiscriminatorMixture",
-    "GeneratorMixture",
-    "MixtureLoss",
-    "MetaPayoff",
-    "dogan",
-    "DOGANResult",
-]
+__all__ = ["MixedGenerator", "diagonal_fisher", "EWC", "Strategy", "DiscriminatorMixture", "GeneratorMixture",
+           "MixtureLoss", "MetaPayoff", "dogan", "DOGANResult"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,6 +342,15 @@ class MetaPayoff:
         self.fakes: dict[str, torch.Tensor] = {}
         self.real_logits: dict[str, torch.Tensor] = {}
 
+    @classmethod
+    def on_data(cls, make_G: Callable[[], nn.Module], make_D: Callable[[], nn.Module], loss: Any, data: Any,
+                latent: tuple[int, ...], n: int, seed: int, device: torch.device | str = "cpu") -> "MetaPayoff":
+        """The payoff on the evaluation batch :func:`dogan` uses for ``seed`` and ``n_payoff = n``:
+        ``min(n, len(data))`` real samples and as many latents, both drawn with ``seed + 7``."""
+        n = min(n, len(data))
+        return cls(make_G, make_D, loss, train.Batches(data, n, seed + 7)(0).to(device),
+                   train.Noise(latent, seed + 7)(0, n).to(device))
+
     @torch.no_grad()
     def __call__(self, gens: Sequence[Strategy], discs: Sequence[Strategy]) -> np.ndarray:
         device = self.real.device
@@ -511,9 +510,7 @@ def dogan(make_G: Callable[[], nn.Module], make_D: Callable[[], nn.Module], data
     run = _DOGANRun(make_G, make_D, data, loss, latent, oracle_steps, batch_size, lr_G, lr_D, betas,
                     ewc_lambda, fisher_batches, seed, dev, Path(store_dir) if store_dir is not None else None)
     start = run.start(init_steps, initial)
-    n = min(n_payoff, len(data))
-    payoff = MetaPayoff(make_G, make_D, loss, train.Batches(data, n, seed + 7)(0).to(dev),
-                         train.Noise(latent, seed + 7)(0, n).to(dev))
+    payoff = MetaPayoff.on_data(make_G, make_D, loss, data, latent, n_payoff, seed, dev)
     callback = None if evaluate is None else (lambda t, r: evaluate(t, run.result(r, start)))
     result = double_oracle(payoff, run.generator_oracle, run.discriminator_oracle, *start,
                            iterations=iterations, eps=eps, cap=cap, by_mixture=by_mixture, callback=callback)
