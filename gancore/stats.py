@@ -15,6 +15,11 @@ uncertainty and its number of seeds, and every "reproduced" is decided by code f
   replacement, take the mean of each resample, and report the (1-level)/2 and (1+level)/2 quantiles
   of those means. (Their BCa correction matters for skewed statistics at small n; for a mean over
   seeds the percentile interval is the simpler, transformation-respecting choice.)
+* **Medians over seeds** (a solver's gap, which spans decades): the distribution-free interval
+  [x_(j), x_(n+1-j)] between order statistics (Conover, *Practical Nonparametric Statistics*, 3rd
+  ed., 1999, Sec. 3.2): the number of values below the median is Binomial(n, 1/2), so the interval
+  covers it with probability 1 - 2 P(B <= j - 1); j is the largest index that keeps this >= level.
+  It needs n >= 6 at level 0.95 (1 - 2/2^n >= 0.95); with fewer values it is (-inf, inf).
 * **Two samples**: Fisher's exact test for two rates (``scipy.stats.fisher_exact`` on the 2x2
   table), and for two means Welch's t test (``scipy.stats.ttest_ind(equal_var=False)``) or a
   permutation test of the difference of means with a seeded ``numpy.random.Generator``, whose
@@ -43,8 +48,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-__all__ = ["Interval", "wilson", "mean_interval", "Comparison", "counts", "compare_rates", "compare_means",
-           "compare_paired", "distance", "Verdict", "Finding", "verdict", "summarise"]
+__all__ = ["Interval", "wilson", "mean_interval", "median_interval", "Comparison", "counts", "compare_rates",
+           "compare_means", "compare_paired", "distance", "Verdict", "Finding", "verdict", "summarise"]
 
 _CHUNK = 2**20  # numbers drawn at a time by the bootstrap and permutation test (bounds their memory)
 
@@ -67,7 +72,7 @@ def _round(x: float, decimals: int) -> str:
 @dataclass(frozen=True)
 class Interval:
     """An estimate with its ``level`` confidence interval [low, high] from ``n`` values by
-    ``method`` ("wilson", "t", "bootstrap"); ``dropped`` NaN values were left out of ``n``."""
+    ``method`` ("wilson", "t", "bootstrap", "order statistics"); ``dropped`` NaN values were left out of ``n``."""
 
     estimate: float
     low: float
@@ -168,6 +173,24 @@ def mean_interval(values: Sequence[float] | np.ndarray, level: float = 0.95,
         means[start:stop] = x[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
     low, high = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2])
     return Interval(mean, float(low), float(high), n, level, "bootstrap", dropped)
+
+
+def median_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Interval:
+    """The median of ``values`` (one per seed) with the distribution-free ``level`` interval between
+    order statistics (module docstring): [x_(j), x_(n+1-j)] for the largest j with
+    1 - 2 P(Binomial(n, 1/2) <= j - 1) >= level, so its coverage is at least ``level`` for any
+    continuous distribution. Too few values for any such j (n <= 5 at 0.95) -> (-inf, inf). NaNs are
+    dropped (counted in ``dropped``); no value left -> ``ValueError``."""
+    x, dropped = _values(values, "values")
+    level = _check_level(level)
+    x = np.sort(x)
+    n, median = x.size, float(np.median(x))
+    j = 0  # largest j (1-based) whose interval keeps the coverage; 0: none does
+    while j + 1 <= (n + 1) // 2 and 1 - 2 * float(sps.binom.cdf(j, n, 0.5)) >= level:
+        j += 1
+    if j == 0:
+        return Interval(median, -math.inf, math.inf, n, level, "order statistics", dropped)
+    return Interval(median, float(x[j - 1]), float(x[n - j]), n, level, "order statistics", dropped)
 
 
 @dataclass(frozen=True)
@@ -400,18 +423,18 @@ def verdict(*, equivalent: bool, paper_value: float | None = None, ours: Interva
 
 
 def summarise(table: pd.DataFrame, by: str | Sequence[str], value: str,
-              kind: Literal["mean", "rate"] = "mean", level: float = 0.95,
+              kind: Literal["mean", "rate", "median"] = "mean", level: float = 0.95,
               method: Literal["t", "bootstrap"] = "t", seed: int = 0) -> pd.DataFrame:
     """One row per group of ``by`` in a tidy ``table`` (a row per seed): the group's columns, then
     ``estimate``, ``low``, ``high``, ``n`` (values kept) and ``dropped`` (NaNs left out). ``kind="mean"``
-    uses :func:`mean_interval` with ``method``; ``kind="rate"`` reads ``value`` as 0/1 (or bool) per
-    seed and uses :func:`wilson`."""
+    uses :func:`mean_interval` with ``method``; ``kind="median"`` :func:`median_interval`; ``kind="rate"``
+    reads ``value`` as 0/1 (or bool) per seed and uses :func:`wilson`."""
     keys = [by] if isinstance(by, str) else list(by)
     missing = [c for c in keys + [value] if c not in table.columns]
     if missing:
         raise ValueError(f"summarise: no column(s) {missing} in the table (columns: {list(table.columns)})")
-    if kind not in ("mean", "rate"):
-        raise ValueError(f"Invalid kind: {kind!r} (choose 'mean' or 'rate')")
+    if kind not in ("mean", "rate", "median"):
+        raise ValueError(f"Invalid kind: {kind!r} (choose 'mean', 'median' or 'rate')")
     rows = []
     for group, part in table.groupby(keys, sort=True, observed=True, dropna=False):
         x = part[value].to_numpy(dtype=float)
@@ -421,6 +444,8 @@ def summarise(table: pd.DataFrame, by: str | Sequence[str], value: str,
             except ValueError as error:
                 raise ValueError(f"summarise: column {value!r}, group {group}, kind='rate': {error}") from None
             iv = replace(wilson(k, n, level), dropped=int(x.size - n))
+        elif kind == "median":
+            iv = median_interval(x, level)
         else:
             iv = mean_interval(x, level, method, seed)
         rows.append(dict(zip(keys, group), estimate=iv.estimate, low=iv.low, high=iv.high, n=iv.n,

@@ -235,6 +235,8 @@ def test_the_arena_tables_on_a_tiny_setting():
     board = out["leaderboard"]
     assert (board.n == 2).all() and board[list(kt.BEHAVIOURS)].sum(axis=1).eq(2).all()
     assert ((board["reach_0.01_low"] <= board["reach_0.01"]) & (board["reach_0.01"] <= board["reach_0.01_high"])).all()
+    kept = board.diverged < board.n  # two seeds cannot bound a median at 95% (1 - 2/2^2 = 0.5)
+    assert np.isneginf(board.moment_gap_median_low[kept]).all() and np.isposinf(board.rel_gap_median_high[kept]).all()
     best = out["grid"][out["grid"].best].set_index("method").lr
     assert (board.set_index("method").lr == best.loc[board.method].values).all()
     assert set(out["difficulty"].beta_fraction) == {0.3, 0.6}

@@ -96,6 +96,37 @@ def test_bootstrap_contains_the_mean_shrinks_like_one_over_root_n_and_is_seeded(
         stats.mean_interval(small, method="bca")
 
 
+def test_median_interval_is_between_order_statistics_with_binomial_coverage():
+    """n = 8: [x_(1), x_(8)] covers the median with probability 1 - 2/2^8 = 0.992, while [x_(2), x_(7)]
+    would cover it with only 1 - 2 * 9/256 = 0.930 < 0.95; n = 5 has no 95% interval (0.9375)."""
+    x = [5.0, 1.0, 7.0, 3.0, 2.0, 8.0, 4.0, 6.0]
+    iv = stats.median_interval(x)
+    assert (iv.estimate, iv.low, iv.high, iv.n, iv.method) == (4.5, 1.0, 8.0, 8, "order statistics")
+    narrower = stats.median_interval(x, level=0.9)  # 0.930 >= 0.9: one order statistic in from each end
+    assert (narrower.low, narrower.high) == (2.0, 7.0)
+    assert not stats.median_interval([1.0, 2.0, 3.0, 4.0, 5.0]).finite
+    assert stats.median_interval(range(6)).finite  # 1 - 2/64 = 0.969
+    big = np.arange(100.0)
+    j = next(k for k in range(50, 0, -1) if 1 - 2 * sps.binom.cdf(k - 1, 100, 0.5) >= 0.95)
+    assert (stats.median_interval(big).low, stats.median_interval(big).high) == (big[j - 1], big[100 - j])
+    kept = stats.median_interval([3.0, np.nan, 1.0, 2.0, 5.0, 4.0, 6.0, np.nan])
+    assert (kept.estimate, kept.n, kept.dropped) == (3.5, 6, 2)
+    with pytest.raises(ValueError, match="all NaN"):
+        stats.median_interval([np.nan])
+
+
+def test_median_interval_covers_the_median_at_least_at_its_level():
+    """Coverage over 4,000 samples of 10 from a skewed distribution (log-normal, median 1), against
+    the exact coverage of [x_(2), x_(9)]: 1 - 2 P(B <= 1) = 0.979 for B ~ Binomial(10, 1/2)."""
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(4000):
+        iv = stats.median_interval(rng.lognormal(size=10))
+        hits += iv.contains(1.0)
+    exact = 1 - 2 * sps.binom.cdf(1, 10, 0.5)
+    assert hits / 4000 == pytest.approx(exact, abs=0.01) and exact >= 0.95
+
+
 def test_interval_text_and_contains():
     assert str(Interval(0.8125, 0.6446, 0.9143, 32)) == "0.81 [0.64, 0.91], n=32"
     assert str(Interval(1234.5, 1100.0, 1400.0, 8)) == "1234 [1100, 1400], n=8"
@@ -265,6 +296,8 @@ def test_summarise_gives_one_interval_per_group():
     assert (row.estimate, row.low, row.high, row.n) == (t.estimate, t.low, t.high, 3)
     one = means[(means.loss == "alpha") & (means.lr == 2)].iloc[0]
     assert (one.n, one.dropped, one.low) == (1, 1, -math.inf)
+    medians = stats.summarise(table, "loss", "modes", kind="median").set_index("loss")
+    assert medians.loc["NS", "estimate"] == 7.0 and medians.loc["NS", "n"] == 5
     with pytest.raises(ValueError, match="0/1"):
         stats.summarise(table, "loss", "modes", kind="rate")
     with pytest.raises(ValueError, match="no column"):

@@ -10,8 +10,10 @@ the double oracle on :mod:`gancore.arena.known`, each at its best point of ONE s
 * ``best``: each method's step size, the grid point with the smallest median final moment gap over the
   seeds (a diverged seed counts as infinite; ties go to the smaller step size);
 * ``leaderboard``: per method at its best step size and equal budget, the final moment and objective gaps
-  (median; mean with its 95% percentile-bootstrap interval over the seeds that did not diverge,
-  :func:`gancore.stats.mean_interval`: the gaps are positive and skewed, a t interval would reach below 0),
+  (median, with its 95% order-statistic interval, :func:`gancore.stats.median_interval`, columns
+  ``<score>_median_low/high``; mean with its 95% percentile-bootstrap interval,
+  :func:`gancore.stats.mean_interval`: the gaps are positive and skewed, a t interval would reach below 0;
+  both intervals over the seeds that did not diverge),
   the rates of seeds that reached moment gap 1e-2 and 1e-4 at some evaluation (Wilson intervals,
   :func:`gancore.stats.wilson`), the median evaluations and seconds to 1e-2 over the seeds that reached it,
   and the behaviours (:func:`behaviour`), sorted by the median final moment gap;
@@ -90,13 +92,14 @@ def best_lrs(final: pd.DataFrame) -> pd.DataFrame:
     return grid
 
 
-def _mean(values: pd.Series) -> dict[str, float]:
+def _intervals(values: pd.Series) -> dict[str, float]:
+    """Mean (percentile bootstrap) and median (order statistics) intervals over the finite values."""
     x = values.to_numpy(dtype=float)
     x = np.where(np.isfinite(x), x, np.nan)
     if np.isnan(x).all():
-        return {"mean": math.nan, "low": math.nan, "high": math.nan}
-    iv = stats.mean_interval(x, method="bootstrap")
-    return {"mean": iv.estimate, "low": iv.low, "high": iv.high}
+        return dict.fromkeys(["mean", "low", "high", "median_low", "median_high"], math.nan)
+    iv, med = stats.mean_interval(x, method="bootstrap"), stats.median_interval(x)
+    return {"mean": iv.estimate, "low": iv.low, "high": iv.high, "median_low": med.low, "median_high": med.high}
 
 
 def leaderboard(final: pd.DataFrame) -> pd.DataFrame:
@@ -109,7 +112,7 @@ def leaderboard(final: pd.DataFrame) -> pd.DataFrame:
                                "diverged": int((runs.behaviour == "diverged").sum())}
         for score in ("moment_gap", "rel_gap"):
             row[score] = float(runs[score].median())
-            row.update({f"{score}_{k}": v for k, v in _mean(runs[score]).items()})
+            row.update({f"{score}_{k}": v for k, v in _intervals(runs[score]).items()})
         for t in TARGETS:
             iv = stats.wilson(int(runs[f"reach_{t:g}"].sum()), n)
             row.update({f"reach_{t:g}": iv.estimate, f"reach_{t:g}_low": iv.low, f"reach_{t:g}_high": iv.high})
