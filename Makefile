@@ -31,6 +31,12 @@ export JUPYTER_RUNTIME_DIR := $(CACHE)/jupyter/runtime
 export GANCORE_CACHE := $(CACHE)/gancore
 export XDG_CACHE_HOME := $(CACHE)/xdg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Portable CPU numerics (gancore/numerics.py): chapters, sweeps, tests and nbval get the same bits on
+# any x86-64 CPU with AVX2 (MKL's reproducible AVX2 branch for any thread count, ATen's AVX2 kernels,
+# convolutions off oneDNN), so stored notebooks come out on a CPU other than the one that executed them.
+export GANCORE_NUMERICS ?= portable
+export MKL_CBWR ?= AVX2,STRICT
+export ATEN_CPU_CAPABILITY ?= avx2
 $(shell mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(GANCORE_CACHE) $(XDG_CACHE_HOME))
 
 # Chapters in _toc.yml order (book/executed/NAME entries).
@@ -91,8 +97,9 @@ browser: html
 publish: html
 	.ci/publish.sh _build/html $(REMOTE)
 
+# Benchmarks measure the machine's fastest kernels (default numerics), as benchmarks/results/ was measured.
 bench: setup
-	$(PY) -m benchmarks $(BENCH)
+	env -u GANCORE_NUMERICS -u MKL_CBWR -u ATEN_CPU_CAPABILITY $(PY) -m benchmarks $(BENCH)
 
 clean:
 	rm -rf _build

@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from . import __version__
+from . import __version__, numerics
 
 __all__ = ["get", "PROFILES", "CHAPTERS", "OPTIONAL", "Settings", "describe", "deep_merge"]
 
@@ -337,7 +337,7 @@ def describe(chapter: str, profile: str, device: torch.device | str, data: str,
     ``ring.seeds=32``), device and data produced its results."""
     changed = "".join(f" {k}={v!r}" for k, v in sorted(_dotted(overrides or {}).items()))
     return (f"gancore {__version__} | chapter {chapter} | profile {profile}{' with' + changed if changed else ''} | "
-            f"device {device} | data {data} | torch {torch.__version__.split('+')[0]} | python {platform.python_version()}")
+            f"device {device} | numerics {numerics.describe()} | data {data} | torch {torch.__version__.split('+')[0]} | python {platform.python_version()}")
 
 
 def _dotted(settings: Mapping[str, Any], where: str = "") -> dict[str, Any]:

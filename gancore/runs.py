@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from . import profiles, provenance, storage
+from . import numerics, profiles, provenance, storage
 
 __all__ = ["execute", "check", "chapters", "record", "stored", "top_folder", "RUN_DIR_ENV"]
 
@@ -203,8 +203,8 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
                 "chapter": name, "parameters": injected, "git_commit": provenance.git_commit(top),
                 "device": ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device,
                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                "versions": provenance.versions(), "wall_seconds": round(seconds, 1),
-                "date": started.isoformat(timespec="seconds")})
+                "numerics": numerics.describe(), "versions": provenance.versions(),
+                "wall_seconds": round(seconds, 1), "date": started.isoformat(timespec="seconds")})
             output = _publish(run_dir, top / "results" / name / stamp) / f"{name}.ipynb"
         else:
             output = Path(output) if output is not None else top / "book" / "executed" / f"{name}.ipynb"

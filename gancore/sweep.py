@@ -69,7 +69,7 @@ import torch
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 from tqdm import tqdm
 
-from . import experiments, profiles, provenance, storage, train
+from . import experiments, numerics, profiles, provenance, storage, train
 
 __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run", "run_job", "merge", "connect",
            "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
@@ -283,7 +283,8 @@ def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
               "cell": job.cell, "overrides": job.overrides, "settings": job.settings, "seeds": list(job.seeds),
               "tables": list(tables), "device": str(device),
               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-              "torch_threads": torch.get_num_threads(), "host": platform.node(), "git_commit": provenance.git_commit(),
+              "torch_threads": torch.get_num_threads(),
+              "numerics": numerics.describe(), "host": platform.node(), "git_commit": provenance.git_commit(),
               "versions": provenance.versions(), "wall_seconds": round(time.perf_counter() - t0, 2),
               "date": started.isoformat(timespec="seconds")}
     return tables, record

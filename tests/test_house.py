@@ -13,14 +13,14 @@ REPO = PACKAGE.parent
 
 # ARCHITECTURE.md's layers; a module may import only modules of a LOWER layer number.
 # Refinements of the table there: `storage` (atomic writes, checksummed torch files) lies below
-# layer 0, since every writer uses it; `streams` (a run's data order, noise and penalty generators) and
+# layer 0, since every writer uses it, and so does `numerics` (portable CPU numerics, applied on import); `streams` (a run's data order, noise and penalty generators) and
 # `checkpoint` (reading, writing, comparing checkpoints) are the two parts of the loop that need no
 # model; `games` sits one layer above `solvers`, whose projections and averaging its test games use;
 # `claims` (a chapter's verdict table, read back by the scorecard) builds on `stats`; `arena` (every
 # method on the same games) and `exploit` (full-game exploitability with fresh best responses) sit in
 # the top layer beside `runs` and `sweep`, since they use the recipes and DO-GAN of layer 4.
 LAYERS = {
-    "storage": -1,
+    "storage": -1, "numerics": -1,
     "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0,
     "solvers": 1, "metrics": 1, "divergences": 1, "claims": 1,
     "games": 2, "train": 2,

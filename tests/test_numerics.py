@@ -1,0 +1,75 @@
+"""Portable numerics (gancore.numerics): the same bits whatever the thread count and the CPU's widest
+vector instructions, and a clear error when the environment is not pinned."""
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gancore import numerics
+
+# A few steps of an MLP GAN and a convolutional one (matrix products, convolutions, batch norm,
+# reductions, Adam): prints a checksum of every parameter with all its bits.
+PROBE = """
+import torch
+from torch import nn
+import gancore  # applies portable numerics when GANCORE_NUMERICS=portable
+torch.manual_seed(0)
+mlp = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
+conv = nn.Sequential(nn.ConvTranspose2d(8, 16, 4, 1, 0), nn.BatchNorm2d(16), nn.ReLU(),
+                     nn.ConvTranspose2d(16, 1, 4, 2, 1), nn.Tanh(), nn.Conv2d(1, 8, 4, 2, 1), nn.LeakyReLU(0.2),
+                     nn.Flatten(), nn.Linear(8 * 4 * 4, 1))
+params = list(mlp.parameters()) + list(conv.parameters())
+opt = torch.optim.Adam(params, 1e-2)
+for _ in range(25):
+    loss = mlp(torch.randn(256, 2)).pow(2).mean() + conv(torch.randn(64, 8, 1, 1)).sigmoid().mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+print(torch.backends.mkldnn.enabled, repr(sum(p.double().sum().item() for p in params)))
+"""
+
+
+def _run(env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in {numerics.SWITCH, *numerics.ENVIRONMENT}}
+    return subprocess.run([sys.executable, "-c", PROBE], env=base | env, capture_output=True, text=True,
+                          timeout=300)
+
+
+needs_avx2 = pytest.mark.skipif(
+    platform.machine() != "x86_64" or torch.backends.cpu.get_cpu_capability() not in {"AVX2", "AVX512"},
+    reason="portable numerics pin the AVX2 code paths of x86-64; this CPU has none")
+
+
+@needs_avx2
+def test_portable_bits_do_not_depend_on_threads_or_wider_instructions():
+    portable = {numerics.SWITCH: "portable", **numerics.ENVIRONMENT}
+    runs = [_run(portable | {"OMP_NUM_THREADS": "2"}),
+            # as on a CPU whose widest instructions are AVX2, with one thread
+            _run(portable | {"OMP_NUM_THREADS": "1", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                             "ONEDNN_MAX_CPU_ISA": "AVX2"})]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    outputs = [run.stdout.split() for run in runs]
+    assert outputs[0][0] == "False"  # convolutions off oneDNN
+    assert outputs[0] == outputs[1]
+
+
+def test_switch_without_the_environment_is_a_clear_error():
+    run = _run({numerics.SWITCH: "portable"})
+    assert run.returncode != 0
+    assert "MKL_CBWR=AVX2,STRICT" in run.stderr and "ATEN_CPU_CAPABILITY=avx2" in run.stderr
+
+
+def test_missing_and_describe(monkeypatch):
+    for name, value in numerics.ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(numerics.SWITCH, "portable")
+    assert numerics.missing() == []
+    assert numerics.describe().startswith("portable (")
+    monkeypatch.setenv("MKL_CBWR", "AUTO")
+    assert numerics.missing() == ["MKL_CBWR=AVX2,STRICT"]
+    assert numerics.describe().startswith("default (")
