@@ -1,0 +1,73 @@
+"""What portable numerics (gancore.numerics, the Makefile's default) cost, as ratios measured in one run.
+
+Each workload runs in a fresh process (MKL and ATen read their settings when torch loads), once in
+default numerics and once in portable numerics, interleaved (default, portable, default, portable);
+the better time of each side counts. Times exclude the start of the process.
+
+* ``portable_dcgan_ratio``: 60 DCGAN training iterations on digits (the chapters' image networks,
+  batch 64, non-saturating loss, Adam on both players), portable over default. Convolutions leave
+  oneDNN in portable mode, so this is the larger cost.
+* ``portable_ring_ratio``: 1,000 steps of the alpha-GAN chapter's ring ensemble (16 seeds of the
+  3x64 networks), portable over default.
+
+Measured, no target: portability is what the stored notebooks need; the ratios say what it costs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from gancore import numerics
+
+REPEATS = 2
+
+DCGAN = """
+import time, torch
+from gancore import data, losses, models, train
+digits = data.load("digits")
+make_G, make_D = models.gan_pair("dcgan", tuple(data.as_tensor(digits).shape[1:]), latent_dim=32, width=32)
+torch.manual_seed(0)
+G, D = make_G(), make_D()
+t0 = time.perf_counter()
+train.fit(G, D, digits, loss=losses.gan_loss("ns"), opt_G=torch.optim.Adam(G.parameters(), 2e-4),
+          opt_D=torch.optim.Adam(D.parameters(), 2e-4), steps=60, batch_size=64, latent_dim=32,
+          seed=0, device="cpu", progress=False)
+print(time.perf_counter() - t0)
+"""
+
+RING = """
+import time, torch
+from gancore import data, ensemble, experiments, losses, profiles
+R = profiles.get("alpha_gan", "quick").ring
+ring = data.load("ring")
+t0 = time.perf_counter()
+ensemble.fit(*experiments.ring_players(R.g_width, R.d_width, R.depth), ring, list(range(16)),
+             loss=losses.gan_loss("alpha", alpha_d=0.5, alpha_g=1.0, p_min=1e-7), lr_G=R.lr, lr_D=R.lr,
+             betas=R.betas, steps=1000, batch_size=R.batch_size, latent_dim=2, policy="alternating",
+             device="cpu", progress=False)
+print(time.perf_counter() - t0)
+"""
+
+
+def _seconds(script: str, portable: bool) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in {numerics.SWITCH, *numerics.ENVIRONMENT}}
+    if portable:
+        env |= {numerics.SWITCH: "portable", **numerics.ENVIRONMENT}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
+def run() -> dict:
+    figures, details = {}, {}
+    for name, script in [("dcgan", DCGAN), ("ring", RING)]:
+        times = {"default": [], "portable": []}
+        for _ in range(REPEATS):
+            for mode in times:
+                times[mode].append(round(_seconds(script, mode == "portable"), 2))
+        figures[f"portable_{name}_ratio"] = {
+            "value": round(min(times["portable"]) / min(times["default"]), 3), "target": None}
+        details[name] = times
+    load = os.getloadavg()[0]
+    return {**figures, "details": {"seconds": details, "load_average": round(load, 2)}}
