@@ -33,6 +33,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from . import data as gdata
+from . import numerics
 from .storage import CorruptFileError, load_torch, save_torch
 
 __all__ = [
@@ -90,8 +91,10 @@ def frechet_distance(stats1: tuple[np.ndarray, np.ndarray], stats2: tuple[np.nda
 
 def cache_dir() -> Path:
     """Where trained classifiers and reference statistics are cached: ``$GANCORE_CACHE`` or
-    ``~/.cache/gancore`` (the Makefile points it into ``_build/cache``)."""
-    path = Path(os.environ.get("GANCORE_CACHE") or Path.home() / ".cache" / "gancore")
+    ``~/.cache/gancore`` (the Makefile points it into ``_build/cache``), in a subfolder per
+    :func:`gancore.numerics.mode`: a classifier trained in default numerics has other weights, so
+    gives a portable run other Frechet distances than a fresh portable one (seen on a clean clone)."""
+    path = Path(os.environ.get("GANCORE_CACHE") or Path.home() / ".cache" / "gancore") / numerics.mode()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -25,7 +25,7 @@ import os
 
 import torch
 
-__all__ = ["SWITCH", "ENVIRONMENT", "missing", "apply", "describe"]
+__all__ = ["SWITCH", "ENVIRONMENT", "missing", "apply", "mode", "describe"]
 
 SWITCH = "GANCORE_NUMERICS"
 ENVIRONMENT = {"MKL_CBWR": "AVX2,STRICT", "ATEN_CPU_CAPABILITY": "avx2"}
@@ -48,7 +48,11 @@ def apply() -> None:
     torch.backends.mkldnn.enabled = False
 
 
+def mode() -> str:
+    """``portable`` when this process runs in portable numerics, else ``default``."""
+    return "portable" if os.environ.get(SWITCH) == "portable" and not missing() else "default"
+
+
 def describe() -> str:
-    """``portable`` or ``default`` and the vector instructions ATen's kernels use, for run headers."""
-    mode = "portable" if os.environ.get(SWITCH) == "portable" and not missing() else "default"
-    return f"{mode} ({torch.backends.cpu.get_cpu_capability()})"
+    """:func:`mode` and the vector instructions ATen's kernels use, for run headers."""
+    return f"{mode()} ({torch.backends.cpu.get_cpu_capability()})"

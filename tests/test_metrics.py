@@ -96,7 +96,7 @@ def test_damaged_classifier_cache_is_retrained_with_a_warning(tmp_path, monkeypa
 
     monkeypatch.setattr(metrics, "_train_classifier", fake_training)
     first = metrics.feature_space("digits")
-    path = tmp_path / "classifier-digits-seed0-e30.pt"
+    path = metrics.cache_dir() / "classifier-digits-seed0-e30.pt"
     assert len(trained) == 1 and storage.load_torch(path)["accuracy"] == 0.97
     again = metrics.feature_space("digits")  # read back, not retrained
     assert len(trained) == 1 and again.accuracy == 0.97
@@ -116,7 +116,7 @@ def test_damaged_reference_statistics_are_recomputed(tmp_path, monkeypatch):
     monkeypatch.setenv("GANCORE_CACHE", str(tmp_path))
     space = metrics.feature_space("faces", kind="pixels", dims=4)
     mu, sigma = space.reference_stats("faces")
-    (path,) = tmp_path.glob("stats-*.pt")
+    (path,) = metrics.cache_dir().glob("stats-*.pt")
     cached = space.reference_stats("faces")
     assert np.array_equal(cached[0], mu) and np.array_equal(cached[1], sigma) and cached[0].dtype == np.float64
     path.write_bytes(path.read_bytes()[:-10])
