@@ -18,9 +18,9 @@ environment (the Makefile sets it), importing gancore switches this process to p
 
 import os as _os
 
+from . import numerics as _numerics
+
 __version__ = "0.1.0"
 
-if _os.environ.get("GANCORE_NUMERICS") == "portable":
-    from . import numerics as _numerics
-
+if _os.environ.get(_numerics.SWITCH) == "portable":
     _numerics.apply()

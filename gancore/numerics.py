@@ -25,7 +25,7 @@ import os
 
 import torch
 
-__all__ = ["SWITCH", "ENVIRONMENT", "missing", "apply", "mode", "describe"]
+__all__ = ["SWITCH", "ENVIRONMENT", "missing", "apply", "mode", "describe", "environment"]
 
 SWITCH = "GANCORE_NUMERICS"
 ENVIRONMENT = {"MKL_CBWR": "AVX2,STRICT", "ATEN_CPU_CAPABILITY": "avx2"}
@@ -56,3 +56,10 @@ def mode() -> str:
 def describe() -> str:
     """:func:`mode` and the vector instructions ATen's kernels use, for run headers."""
     return f"{mode()} ({torch.backends.cpu.get_cpu_capability()})"
+
+
+def environment(portable: bool) -> dict[str, str]:
+    """This process's environment for a child Python process, with the portable settings (the
+    switch and :data:`ENVIRONMENT`) set when ``portable``, removed otherwise."""
+    env = {k: v for k, v in os.environ.items() if k not in {SWITCH, *ENVIRONMENT}}
+    return env | ({SWITCH: "portable", **ENVIRONMENT} if portable else {})

@@ -1,7 +1,6 @@
 """Portable numerics (gancore.numerics): the same bits whatever the thread count and the CPU's widest
 vector instructions, and a clear error when the environment is not pinned."""
 
-import os
 import platform
 import subprocess
 import sys
@@ -34,8 +33,7 @@ print(torch.backends.mkldnn.enabled, repr(sum(p.double().sum().item() for p in p
 
 
 def _run(env: dict[str, str]) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in {numerics.SWITCH, *numerics.ENVIRONMENT}}
-    return subprocess.run([sys.executable, "-c", PROBE], env=base | env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", PROBE], env=numerics.environment(False) | env, capture_output=True, text=True,
                           timeout=300)
 
 
@@ -73,3 +71,12 @@ def test_missing_and_describe(monkeypatch):
     monkeypatch.setenv("MKL_CBWR", "AUTO")
     assert numerics.missing() == ["MKL_CBWR=AVX2,STRICT"]
     assert numerics.describe().startswith("default (")
+
+
+def test_environment_sets_or_removes_the_pins(monkeypatch):
+    monkeypatch.setenv("MKL_CBWR", "AUTO")
+    monkeypatch.setenv("KEEP_ME", "1")
+    portable, default = numerics.environment(True), numerics.environment(False)
+    assert portable[numerics.SWITCH] == "portable" and portable["MKL_CBWR"] == "AVX2,STRICT"
+    assert numerics.SWITCH not in default and "MKL_CBWR" not in default and "ATEN_CPU_CAPABILITY" not in default
+    assert portable["KEEP_ME"] == default["KEEP_ME"] == "1"
