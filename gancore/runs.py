@@ -177,6 +177,7 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
     top = top_folder()
     notebook, injected = _prepared(top, name, profile, device, seed, overrides, parameters)
     started = _dt.datetime.now(_dt.timezone.utc)
+    commit = provenance.git_commit(top)  # the code the run starts from, not the tree as it is hours later
     stamp = f"{started:%Y%m%d-%H%M%S}-{profile}"
     (top / "_build" / "notebooks").mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"{name}-{stamp}-", dir=top / "_build" / "notebooks"))
@@ -200,7 +201,7 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
         if run_dir is not None:
             storage.atomic_write(run_dir / f"{name}.ipynb", executed.read_bytes())
             storage.write_json(run_dir / "run.json", {
-                "chapter": name, "parameters": injected, "git_commit": provenance.git_commit(top),
+                "chapter": name, "parameters": injected, "git_commit": commit,
                 "device": ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device,
                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                 "numerics": numerics.describe(), "versions": provenance.versions(),

@@ -266,6 +266,7 @@ def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     job's ``run.json`` record (settings, seeds, commit, versions, device, wall time, date). An error of
     the experiment is raised."""
     started = _dt.datetime.now(_dt.timezone.utc)
+    commit = provenance.git_commit()  # the code the job starts from, not the tree as it is hours later
     t0 = time.perf_counter()
     device = train.resolve_device(job.device)
     options = {} if job.work is None else {"checkpoint_dir": job.work}
@@ -284,7 +285,7 @@ def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
               "tables": list(tables), "device": str(device),
               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
               "torch_threads": torch.get_num_threads(),
-              "numerics": numerics.describe(), "host": platform.node(), "git_commit": provenance.git_commit(),
+              "numerics": numerics.describe(), "host": platform.node(), "git_commit": commit,
               "versions": provenance.versions(), "wall_seconds": round(time.perf_counter() - t0, 2),
               "date": started.isoformat(timespec="seconds")}
     return tables, record

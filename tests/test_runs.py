@@ -290,3 +290,15 @@ def test_run_json_is_written_through_storage(book, monkeypatch):
     monkeypatch.setattr(storage, "write_json", write_json)
     runs.execute("toolkit", store=True)
     assert written == ["run.json", "toolkit-quick.json"]
+
+
+def test_stored_run_records_the_commit_it_started_from(book, monkeypatch):
+    """A long run's record names the code it ran: the commit checked out when it started, not one
+    made (or a file edited) while it ran."""
+    from gancore import provenance
+    def git_commit(folder=None):  # the tree changes while the notebook executes
+        return "b" * 40 + "-dirty" if book.papermill.calls else "a" * 40
+
+    monkeypatch.setattr(provenance, "git_commit", git_commit)
+    out = runs.execute("toolkit", store=True)
+    assert storage.read_json(out.parent / "run.json")["git_commit"] == "a" * 40

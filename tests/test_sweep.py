@@ -237,3 +237,21 @@ def test_a_checkpointing_experiment_gets_a_work_folder_that_goes_when_the_job_is
     outcome = sweep.run(plan, client=client)
     assert outcome.ran == [job.id] and not (plan.folder / "work").exists()
     _assert_same(outcome.tables["curves"], _serial(job)["curves"])
+
+
+def test_a_job_records_the_commit_it_started_from(tmp_path, monkeypatch):
+    """A job's run.json names the code it ran: the commit checked out when it started, not the tree
+    as it is when the job ends hours later (edited, or with a new commit)."""
+    from gancore import provenance
+    started = []
+
+    def experiment_that_takes_a_while(settings, seeds, device):
+        started.append(True)  # the tree is edited while the job runs
+        return experiments.toolkit_ring(settings, seeds, device)
+
+    monkeypatch.setattr(provenance, "git_commit", lambda folder=None: "b" * 40 + "-dirty" if started else "a" * 40)
+    [job] = _plan(tmp_path, grid={}, seeds="0-1",
+                  experiment=sweep.Experiment("toolkit, edited meanwhile", experiment_that_takes_a_while,
+                                              sweep.EXPERIMENTS["toolkit"].seed_steps)).jobs
+    _, record = sweep.run_job(job)
+    assert record["git_commit"] == "a" * 40
