@@ -32,14 +32,15 @@ export GANCORE_CACHE := $(CACHE)/gancore
 export XDG_CACHE_HOME := $(CACHE)/xdg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Portable CPU numerics (gancore/numerics.py): chapters, sweeps, tests and nbval get the same bits on
-# any x86-64 CPU with AVX2 (MKL's reproducible AVX2 branch for any thread count, ATen's AVX2 kernels,
-# convolutions off oneDNN), so stored notebooks come out on a CPU other than the one that executed them.
+# any x86-64 CPU with AVX2 (MKL's reproducible AVX2 branch, ATen's and OpenBLAS's AVX2 kernels, one
+# thread, convolutions off oneDNN), so stored notebooks come out on a CPU other than the one that
+# executed them, whatever its number of cores. One thread is also the faster choice here for the book's
+# small networks, alone or beside a sweep (benchmarks/results/threads.json).
 export GANCORE_NUMERICS ?= portable
 export MKL_CBWR ?= AVX2,STRICT
 export ATEN_CPU_CAPABILITY ?= avx2
-# OpenMP threads sleep, not spin, while they wait: a chapter executed beside other work (a sweep, a
-# second chapter) ran a DO-GAN ring cell in 487 s spinning and in 13 s sleeping on this 2-core machine.
-export OMP_WAIT_POLICY ?= PASSIVE
+export OPENBLAS_CORETYPE ?= Haswell
+export OMP_NUM_THREADS ?= 1
 $(shell mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(GANCORE_CACHE) $(XDG_CACHE_HOME))
 
 # Chapters in _toc.yml order (book/executed/NAME entries).
@@ -102,7 +103,8 @@ publish: html
 
 # Benchmarks measure the machine's fastest kernels (default numerics), as benchmarks/results/ was measured.
 bench: setup
-	env -u GANCORE_NUMERICS -u MKL_CBWR -u ATEN_CPU_CAPABILITY $(PY) -m benchmarks $(BENCH)
+	env -u GANCORE_NUMERICS -u MKL_CBWR -u ATEN_CPU_CAPABILITY -u OPENBLAS_CORETYPE -u OMP_NUM_THREADS \
+		$(PY) -m benchmarks $(BENCH)
 
 clean:
 	rm -rf _build

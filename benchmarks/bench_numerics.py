@@ -1,8 +1,10 @@
 """What portable numerics (gancore.numerics, the Makefile's default) cost, as ratios measured in one run.
 
-Each workload runs in a fresh process (MKL and ATen read their settings when torch loads), once in
-default numerics and once in portable numerics, interleaved (default, portable, default, portable);
-the better time of each side counts. Times exclude the start of the process.
+Each workload runs in a fresh process (MKL, ATen and OpenBLAS read their settings when they load), once
+in default numerics (the fastest kernels, torch's default threads) and once in portable numerics (its
+pinned kernels on one thread), interleaved (default, portable, default, portable); the better time of
+each side counts. Times exclude the start of the process. ``bench_threads`` separates the thread
+count's share of the difference.
 
 * ``portable_dcgan_ratio``: 60 DCGAN training iterations on digits (the chapters' image networks,
   batch 64, non-saturating loss, Adam on both players), portable over default. Convolutions leave

@@ -362,6 +362,15 @@ class _LmdbImages(Dataset):
             self.keys = list(txn.cursor().iternext(keys=True, values=False))
         self.path, self.transform = path, transform
 
+    def __getstate__(self) -> dict[str, object]:
+        # an lmdb environment belongs to its process: a copy sent to another one (a DataLoader worker,
+        # experiments.in_processes) opens its own there
+        return {k: v for k, v in self.__dict__.items() if k != "env"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.env = _open_lmdb(self.path)
+
     def __len__(self) -> int:
         return len(self.keys)
 

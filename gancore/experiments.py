@@ -19,14 +19,20 @@ the seeds as one batched computation (:mod:`gancore.ensemble`) and evaluates the
 every member along training: :func:`ring_ensemble` returns the tidy table, :func:`final_evaluation`
 the last evaluation of every member; :func:`toolkit_ring` and :func:`alpha_ring` are the two
 chapters' experiments as functions ``f(settings, seeds, device) -> {table name: DataFrame}``.
+
+Independent runs of a chapter (seeds, grid points) use every core through :func:`in_processes`: one
+single-threaded process per core, as portable numerics run them.
 """
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,7 +44,10 @@ from torch.utils.data import Dataset
 from . import data, ensemble, losses, metrics, models, train
 
 __all__ = ["ImageData", "image_data", "ImageRun", "image_experiment", "adam", "equal_time_steps", "COUNTS",
-           "ring_players", "ring_ensemble", "final_evaluation", "alpha_cells", "alpha_ring", "toolkit_ring"]
+           "ring_players", "ring_ensemble", "final_evaluation", "alpha_cells", "alpha_ring", "toolkit_ring",
+           "in_processes", "shared_image_data", "image_experiment_on"]
+
+T = TypeVar("T")
 
 Optimizers = Callable[[nn.Module, nn.Module], tuple[torch.optim.Optimizer, torch.optim.Optimizer]]
 COUNTS = ("steps", "grad_evals")
@@ -76,6 +85,20 @@ def image_data(name: str, root: str | None = None, reference_n: int | None = Non
     return ImageData(name, images, space, reference, root)
 
 
+@functools.lru_cache(maxsize=4)
+def shared_image_data(name: str, root: str | None = None, reference_n: int | None = None) -> ImageData:
+    """:func:`image_data`, loaded once per process and shared by the calls that ask for the same
+    data: what a job of :func:`in_processes` uses, so that names, not data sets, go to the processes."""
+    return image_data(name, root=root, reference_n=reference_n)
+
+
+def image_experiment_on(data_name: str, root: str | None = None, reference_n: int | None = None,
+                        **options: Any) -> ImageRun:
+    """:func:`image_experiment` ``(images, **options)`` on :func:`shared_image_data` ``(data_name, root,
+    reference_n)``: the image experiment as a job for :func:`in_processes`."""
+    return image_experiment(shared_image_data(data_name, root, reference_n), **options)
+
+
 @dataclass
 class ImageRun:
     """What :func:`image_experiment` returns.
@@ -104,10 +127,15 @@ class ImageRun:
         return wide
 
 
+def _adam_pair(G: nn.Module, D: nn.Module, lr: float,
+               betas: tuple[float, float]) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    return torch.optim.Adam(G.parameters(), lr, betas=betas), torch.optim.Adam(D.parameters(), lr, betas=betas)
+
+
 def adam(lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> Optimizers:
-    """The optimizers factory for :func:`image_experiment`: Adam with the same settings for both players."""
-    return lambda G, D: (torch.optim.Adam(G.parameters(), lr, betas=betas),
-                         torch.optim.Adam(D.parameters(), lr, betas=betas))
+    """The optimizers factory for :func:`image_experiment`: Adam with the same settings for both players
+    (picklable, so an experiment can run in another process: :func:`in_processes`)."""
+    return functools.partial(_adam_pair, lr=lr, betas=betas)
 
 
 def image_experiment(
@@ -337,3 +365,23 @@ def toolkit_ring(settings: Mapping[str, Any], seeds: Sequence[int], device: str 
                            steps=P["steps"], batch_size=P["batch_size"], n_eval=P["n_eval"],
                            eval_every=P["eval_every"], eval_seed=eval_seed, device=device)
     return {"ring": final_evaluation(curves), "curves": curves}
+
+
+def in_processes(fn: Callable[..., T], jobs: Sequence[Mapping[str, Any]], workers: int | None = None) -> list[T]:
+    """``[fn(**job) for job in jobs]``, run in ``workers`` fresh processes at once (default: the cores
+    this process may use, at most one per job); the results come back in the order of ``jobs``, and the
+    first job that raises re-raises here. ``workers=1`` runs the jobs in this process, one after another
+    (on a GPU, or to debug). The processes start with this process's environment, so under portable
+    numerics (one thread, pinned kernels) a job gives the same bits in either place. ``fn`` must be a
+    module-level function of an importable module, its arguments and result picklable; a script that
+    calls this needs the ``if __name__ == "__main__":`` guard (the processes are spawned, and import
+    the script's main module)."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1 (or None for one per core); got {workers}.")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = min(workers or cores, len(jobs))
+    if n <= 1:
+        return [fn(**job) for job in jobs]
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, **job) for job in jobs]
+        return [future.result() for future in futures]

@@ -13,6 +13,9 @@ whose path differs only in digits).
 from __future__ import annotations
 
 import importlib.util
+import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -119,6 +122,17 @@ def test_lsun_lmdb(lsun_root):
     for i in range(3):  # landscape, portrait, square: Resize(64) + CenterCrop(64) gives 64x64
         _assert_quadrants(train[i][0], train_colours[i])
     _assert_quadrants(test[4][0], test_colours[4])
+
+
+@needs_lmdb
+def test_lsun_goes_to_another_process(lsun_root):
+    """Pickled into another process (a DataLoader worker, experiments.in_processes), the set opens its own
+    lmdb environment there and reads the same images."""
+    train = data.load("lsun_classroom", root=lsun_root)
+    read = "import pickle, sys; sys.stdout.buffer.write(pickle.dumps(pickle.load(sys.stdin.buffer)[5][0]))"
+    there = subprocess.run([sys.executable, "-c", read], input=pickle.dumps(train), capture_output=True, timeout=300)
+    assert there.returncode == 0, there.stderr.decode()
+    assert torch.equal(pickle.loads(there.stdout), train[5][0])
 
 
 @needs_lmdb

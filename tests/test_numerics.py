@@ -1,5 +1,6 @@
-"""Portable numerics (gancore.numerics): the same bits whatever the thread count and the CPU's widest
-vector instructions, and a clear error when the environment is not pinned."""
+"""Portable numerics (gancore.numerics): the same bits whatever the CPU's widest vector instructions, one
+thread for torch, MKL and OpenBLAS whatever the machine's cores, and a clear error when the environment
+is not pinned."""
 
 import platform
 import subprocess
@@ -11,7 +12,7 @@ import torch
 from gancore import numerics
 
 # A few steps of an MLP GAN and a convolutional one (matrix products, convolutions, batch norm,
-# reductions, Adam): prints a checksum of every parameter with all its bits.
+# reductions, Adam), then NumPy's linear algebra: prints checksums with all their bits.
 PROBE = """
 import torch
 from torch import nn
@@ -28,7 +29,10 @@ for _ in range(25):
     opt.zero_grad()
     loss.backward()
     opt.step()
-print(torch.backends.mkldnn.enabled, repr(sum(p.double().sum().item() for p in params)))
+import numpy as np
+a = np.random.default_rng(0).normal(size=(300, 300))
+w = np.linalg.eigvalsh(a @ a.T)  # OpenBLAS / LAPACK
+print(torch.backends.mkldnn.enabled, repr(sum(p.double().sum().item() for p in params)), repr(float(w.sum())))
 """
 
 
@@ -43,12 +47,11 @@ needs_avx2 = pytest.mark.skipif(
 
 
 @needs_avx2
-def test_portable_bits_do_not_depend_on_threads_or_wider_instructions():
+def test_portable_bits_do_not_depend_on_wider_instructions():
     portable = {numerics.SWITCH: "portable", **numerics.ENVIRONMENT}
-    runs = [_run(portable | {"OMP_NUM_THREADS": "2"}),
-            # as on a CPU whose widest instructions are AVX2, with one thread
-            _run(portable | {"OMP_NUM_THREADS": "1", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-                             "ONEDNN_MAX_CPU_ISA": "AVX2"})]
+    runs = [_run(portable),
+            # as on a CPU whose widest instructions are AVX2
+            _run(portable | {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"})]
     for run in runs:
         assert run.returncode == 0, run.stderr
     outputs = [run.stdout.split() for run in runs]
@@ -56,10 +59,34 @@ def test_portable_bits_do_not_depend_on_threads_or_wider_instructions():
     assert outputs[0] == outputs[1]
 
 
+THREADS = """
+import scipy.linalg, threadpoolctl, torch
+import gancore
+blas = {(p["num_threads"], p.get("architecture")) for p in threadpoolctl.threadpool_info()
+        if p["internal_api"] == "openblas"}
+print(torch.get_num_threads(), len(blas), *sorted(blas))
+"""
+
+
+def test_portable_mode_runs_one_thread_and_openblas_avx2_kernels():
+    run = subprocess.run([sys.executable, "-c", THREADS], env=numerics.environment(True), capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    torch_threads, n_blas, blas = run.stdout.strip().split(" ", 2)
+    assert torch_threads == "1" and int(n_blas) >= 1
+    assert blas == "(1, 'Haswell')"  # NumPy's and SciPy's OpenBLAS: one thread, AVX2 kernels
+
+
+def test_portable_mode_refuses_another_thread_count():
+    run = _run({numerics.SWITCH: "portable", **numerics.ENVIRONMENT, "OMP_NUM_THREADS": "2"})
+    assert run.returncode != 0
+    assert "OMP_NUM_THREADS=1" in run.stderr
+
+
 def test_switch_without_the_environment_is_a_clear_error():
     run = _run({numerics.SWITCH: "portable"})
     assert run.returncode != 0
-    assert "MKL_CBWR=AVX2,STRICT" in run.stderr and "ATEN_CPU_CAPABILITY=avx2" in run.stderr
+    assert all(f"{k}={v}" in run.stderr for k, v in numerics.ENVIRONMENT.items())
 
 
 def test_missing_and_describe(monkeypatch):
