@@ -46,10 +46,16 @@ print(_ring_seconds(False, steps=1000))
 """
 
 
-def _seconds(script: str, portable: bool) -> float:
-    out = subprocess.run([sys.executable, "-c", script], env=numerics.environment(portable), capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])  # the repository, for ``benchmarks``
+def fresh_process_seconds(script: str, env: dict[str, str], timeout: float | None = None) -> float:
+    """The last number ``script`` prints, run in a fresh Python process with environment ``env`` (in the
+    repository, so that ``benchmarks`` imports); ``subprocess.TimeoutExpired`` after ``timeout`` s."""
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
+                         timeout=timeout, cwd=Path(__file__).resolve().parents[1])
     return float(out.stdout.split()[-1])
+
+
+def _seconds(script: str, portable: bool) -> float:
+    return fresh_process_seconds(script, numerics.environment(portable))
 
 
 def run() -> dict:

@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+from benchmarks.bench_numerics import fresh_process_seconds
 from gancore import numerics
 
 REPEATS = {"alone": 2, "paired": 1}
@@ -74,19 +73,16 @@ def _environment(setting: str) -> dict[str, str]:
     """Portable mode's kernels (its environment but the thread count; the scripts turn oneDNN off) with
     ``setting``'s threads: portable mode itself pins one thread and refuses two."""
     pinned = {k: v for k, v in numerics.ENVIRONMENT.items() if k != "OMP_NUM_THREADS"}
-    env = {k: v for k, v in numerics.environment(False).items()
-           if k not in {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "GOMP_SPINCOUNT"}}
+    env = {k: v for k, v in numerics.environment(False).items()  # without the pins
+           if k not in {"OMP_WAIT_POLICY", "MKL_NUM_THREADS", "GOMP_SPINCOUNT"}}
     return env | pinned | SETTINGS[setting]
 
 
 def _seconds(workload: str, setting: str) -> float:
     try:
-        out = subprocess.run([sys.executable, "-c", WORKLOADS[workload]], env=_environment(setting),
-                             capture_output=True, text=True, check=True, timeout=TIMEOUT,
-                             cwd=Path(__file__).resolve().parents[1])  # the repository, for ``benchmarks``
+        return fresh_process_seconds(WORKLOADS[workload], _environment(setting), timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         return float(TIMEOUT)
-    return float(out.stdout.split()[-1])
 
 
 def _paired(workload: str, setting: str) -> float:

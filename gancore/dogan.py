@@ -10,9 +10,7 @@ Built on the matrix games and the generic loop of :mod:`gancore.oracle` and the 
   :class:`GeneratorMixture`, :class:`MixtureLoss`;
 * the DO-GAN loop: :func:`dogan` returning a :class:`DOGANResult`; its meta payoff
   (:class:`MetaPayoff`, public: :mod:`gancore.exploit` scores responses with it) and oracles
-  (:class:`_DOGANRun`) are small classes.
-
-The base GANs DO-GAN is applied to are :func:`gancore.models.gan_pair`.
+  (:class:`_DOGANRun`) are small classes. The base GANs DO-GAN is applied to: :func:`gancore.models.gan_pair`.
 """
 
 from __future__ import annotations
@@ -193,6 +191,11 @@ class Strategy:
     state: dict[str, torch.Tensor] | Path
     born: int
     name: str
+
+    @classmethod
+    def of(cls, net: nn.Module, born: int, name: str) -> "Strategy":
+        """``net``'s parameters and buffers now, copied to the CPU, as a strategy."""
+        return cls({k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}, born, name)
 
     def load(self) -> dict[str, torch.Tensor]:
         """The state dict (read from disk, checksum verified, when stored there)."""
@@ -391,10 +394,9 @@ class _DOGANRun:
 
     def keep(self, net: nn.Module, born: int, name: str) -> Strategy:
         """``net`` as a :class:`Strategy`: a CPU state dict, or a file ``<folder>/<name>.pt``."""
-        state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
-        if self.folder is None:
-            return Strategy(state, born, name)
-        return Strategy(storage.save_torch(state, self.folder / f"{name}.pt"), born, name)
+        kept = Strategy.of(net, born, name)
+        return kept if self.folder is None else Strategy(storage.save_torch(kept.state, self.folder / f"{name}.pt"),
+                                                         born, name)
 
     def start(self, init_steps: int, initial: tuple[Strategy, Strategy] | None) -> tuple[Strategy, Strategy]:
         """``(G_0, D_0)``: ``initial`` loaded, or a base GAN trained for ``init_steps`` alternating steps."""

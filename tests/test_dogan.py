@@ -305,3 +305,13 @@ def test_dogan_result_sample_is_the_seeded_mixture_sample():
     assert x.shape == (40, 1, 8, 8) and x.device.type == "cpu" and not x.requires_grad
     torch.testing.assert_close(result.sample(40, seed=3), x, rtol=0, atol=0)
     assert not torch.equal(result.sample(40, seed=4), x)
+
+
+def test_strategy_of_copies_the_network_to_the_cpu():
+    net = torch.nn.Linear(3, 2)
+    kept = Strategy.of(net, 2, "G2")
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    assert (kept.born, kept.name) == (2, "G2")
+    assert torch.equal(kept.state["weight"] + 1.0, net.weight) and kept.state["weight"].device.type == "cpu"
+    assert torch.equal(kept.build(lambda: torch.nn.Linear(3, 2)).bias, net.bias)

@@ -152,8 +152,7 @@ class _Arena:
         if first.diverged_at is not None:
             return rows
         make_G, make_D = models.gan_pair("dcgan", self.images.shape, S["latent"], S["width"])
-        initial = tuple(dogan.Strategy({k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()},
-                                       0, f"{name}0") for net, name in ((first.G, "G"), (first.D, "D")))
+        initial = tuple(dogan.Strategy.of(net, 0, f"{name}0") for net, name in ((first.G, "G"), (first.D, "D")))
         start = 2 * init_steps
         done: list[dict] = []
 
