@@ -16,11 +16,8 @@ environment (the Makefile sets it), importing gancore switches this process to p
 (:mod:`gancore.numerics`), so executed notebooks come out the same on any x86-64 CPU with AVX2.
 """
 
-import os as _os
-
 from . import numerics as _numerics
 
 __version__ = "0.1.0"
 
-if _os.environ.get(_numerics.SWITCH) == "portable":
-    _numerics.apply()
+_numerics.configure()  # portable numerics when asked for, and in every chapter kernel (see gancore.numerics)

@@ -33,7 +33,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +77,16 @@ def record(name: str, table: pd.DataFrame) -> Path | None:
     return storage.write_csv(Path(folder) / f"{name}.csv", table)
 
 
-def stored(chapter: str, root: str | os.PathLike | None = None) -> list[tuple[dict, dict[str, pd.DataFrame]]]:
+def stored(chapter: str, root: str | os.PathLike | None = None,
+           columns: Mapping[str, Sequence[str]] | None = None) -> list[tuple[dict, dict[str, pd.DataFrame]]]:
     """All stored runs of ``chapter``: a list of ``(run.json contents, {table name: DataFrame})``,
     oldest first. ``root`` defaults to ``results/`` at the compendium's top. Runs still being built
-    (hidden folders) are not listed. A ``run.json`` or table that cannot be read (stored runs are
-    written whole, so it was damaged afterwards) raises :class:`gancore.storage.CorruptFileError`
-    naming the file, rather than silently dropping a run the chapter claims to show."""
+    (hidden folders) are not listed. Every table is read by :func:`gancore.storage.read_table`, checked
+    against what its ``run.json`` says was written (rows, columns, seeds, content hash; for runs stored
+    before such records, the seeds a sweep ran and duplicated rows), and must have the ``columns``
+    named for it (``{"ring": ["seed", "success"]}``). A ``run.json`` or table that cannot be read or
+    does not match raises :class:`gancore.storage.CorruptFileError` naming the file and the fix, rather
+    than silently dropping or misreading a run the chapter claims to show."""
     base = Path(root) if root is not None else top_folder() / "results"
     runs = []
     for run_json in sorted((base / chapter).glob("*/run.json")):
@@ -91,9 +95,35 @@ def stored(chapter: str, root: str | os.PathLike | None = None) -> list[tuple[di
         meta = storage.read_json(run_json)
         if not isinstance(meta, dict):
             raise storage.CorruptFileError(run_json, f"it holds a {type(meta).__name__}, not a JSON object")
-        tables = {p.stem: storage.read_csv(p) for p in sorted(run_json.parent.glob("*.csv"))}
-        runs.append((meta, tables))
+        runs.append((meta, _checked_tables(run_json.parent, meta, columns or {})))
     return runs
+
+
+def _checked_tables(folder: Path, meta: dict, columns: Mapping[str, Sequence[str]]) -> dict[str, pd.DataFrame]:
+    """The tables of the stored run in ``folder`` (see :func:`stored`)."""
+    records = meta.get("table_records") or {}
+    sweep = meta.get("kind") == "sweep"
+    seeds = meta.get("parameters", {}).get("seeds") if sweep else None
+    if sweep:
+        advice = (f"Run the sweep again (make sweep NAME={meta.get('chapter')} SWEEP={folder.name} with its "
+                  "parameters from run.json): damaged jobs are recomputed and the tables merged anew; or restore "
+                  "the file from git (git checkout -- FILE).")
+    else:
+        advice = ("Restore it from git (git checkout -- FILE), or run the chapter again with STORE=1 and delete "
+                  "this run's folder.")
+    names = sorted(set(records) | {p.stem for p in folder.glob("*.csv")})
+    return {name: storage.read_table(folder / f"{name}.csv", records.get(name),
+                                     _seed_list(seeds) if isinstance(seeds, str) else None,
+                                     tuple(columns.get(name, ())), advice) for name in names}
+
+
+def _seed_list(text: str) -> list[int]:
+    """``"0-3,7"`` -> [0, 1, 2, 3, 7] (the seeds a sweep's run.json records)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        seeds.extend(range(int(first), int(last or first) + 1))
+    return seeds
 
 
 def check(name: str, profile: str = "quick", device: str = "auto", seed: int | None = None,
@@ -187,12 +217,16 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
     if store:
         (top / "results" / name).mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix=f".{stamp}-", suffix=".tmp", dir=top / "results" / name))
-    saved = os.environ.get(RUN_DIR_ENV)
+    kernel_mode = _kernel_numerics(name, store or output is not None)
+    saved = {key: os.environ.get(key) for key in (RUN_DIR_ENV, numerics.SWITCH, *numerics.ENVIRONMENT)}
+    recorded = False  # the run finished and its run.json is written: from then on, never delete its folder
     try:
         if run_dir is not None:
             os.environ[RUN_DIR_ENV] = str(run_dir)
         else:
             os.environ.pop(RUN_DIR_ENV, None)
+        # the kernel gets the numerics environment from this process: portable unless asked otherwise
+        os.environ.update(numerics.kernel_environment(kernel_mode))
         t0 = time.perf_counter()
         papermill.execute_notebook(str(unexecuted), str(executed), parameters=injected, cwd=str(top / "book"),
                                    kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=False)
@@ -200,32 +234,57 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
         _hide_injected_cell(executed)
         if run_dir is not None:
             storage.atomic_write(run_dir / f"{name}.ipynb", executed.read_bytes())
+            resolved = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
             storage.write_json(run_dir / "run.json", {
                 "chapter": name, "parameters": injected, "git_commit": commit,
-                "device": ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device,
-                "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                "numerics": numerics.describe(), "versions": provenance.versions(),
+                "device": resolved, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                "numerics": kernel_mode, "identity": provenance.identity(resolved, kernel_mode),
+                "table_records": {p.stem: storage.table_record(storage.read_csv(p), p.read_bytes())
+                                  for p in sorted(run_dir.glob("*.csv"))},
+                "versions": provenance.versions(),
                 "wall_seconds": round(seconds, 1), "date": started.isoformat(timespec="seconds")})
+            recorded = True
             output = _publish(run_dir, top / "results" / name / stamp) / f"{name}.ipynb"
         else:
             output = Path(output) if output is not None else top / "book" / "executed" / f"{name}.ipynb"
             storage.atomic_write(output, executed.read_bytes())
     except BaseException as error:
-        kept = f"the failed notebook is kept at {executed}" if executed.exists() else f"its input is {unexecuted}"
-        error.add_note(f"Chapter {name!r} did not run to the end, so nothing was replaced or stored; {kept}.")
+        if recorded:
+            error.add_note(f"Chapter {name!r} ran to the end but its stored run could not be published as "
+                           f"{top / 'results' / name / stamp}: the run (notebook, recorded tables and run.json) is "
+                           f"kept whole at {run_dir}; rename that folder to {stamp} (without the leading dot) "
+                           "to publish it by hand.")
+        else:
+            kept = f"the failed notebook is kept at {executed}" if executed.exists() else f"its input is {unexecuted}"
+            error.add_note(f"Chapter {name!r} did not run to the end, so nothing was replaced or stored; {kept}.")
         raise
     finally:
-        if saved is None:
-            os.environ.pop(RUN_DIR_ENV, None)
-        else:
-            os.environ[RUN_DIR_ENV] = saved
-        if run_dir is not None:
-            shutil.rmtree(run_dir, ignore_errors=True)  # gone already when the run was published
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if run_dir is not None and not recorded:
+            shutil.rmtree(run_dir, ignore_errors=True)
     storage.write_json(top / "_build" / "timings" / f"{name}-{profile}.json",
                        {"chapter": name, "profile": profile, "seconds": seconds})
     shutil.rmtree(scratch)
     print(f"{name}: executed in {seconds:.0f} s -> {output}")
     return output
+
+
+def _kernel_numerics(name: str, elsewhere: bool) -> str:
+    """The numerics mode the chapter's kernel runs in: portable (the book's), whatever this process's
+    environment, unless ``$GANCORE_NUMERICS`` asks for ``default``; that is refused (before any work)
+    when the run would replace the committed notebook, whose numbers are portable ones."""
+    asked = os.environ.get(numerics.SWITCH) or "portable"
+    if asked not in ("portable", "default"):
+        raise ValueError(f"Invalid {numerics.SWITCH}={asked!r}: use portable (the book's numerics) or default.")
+    if asked == "default" and not elsewhere:
+        raise ValueError(f"{numerics.SWITCH}=default would replace book/executed/{name}.ipynb (portable numerics) "
+                         f"with numbers of this machine's default numerics. Unset {numerics.SWITCH} (or set it to "
+                         "portable), or keep the run elsewhere: --store, or execute(..., output=PATH).")
+    return asked
 
 
 def _hide_injected_cell(notebook: Path) -> None:

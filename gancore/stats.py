@@ -25,10 +25,17 @@ uncertainty and its number of seeds, and every "reproduced" is decided by code f
   permutation test of the difference of means with a seeded ``numpy.random.Generator``, whose
   p-value (1 + #{|d*| >= |d|}) / (1 + R) over R random relabellings is never 0 (Phipson & Smyth,
   "Permutation p-values should never be zero", SAGMB 9, 2010).
-* **Verdicts** (:func:`verdict`): reproduced / not reproduced / inconclusive at this scale / not
-  testable here, from the paper's number or ordering, our interval or comparison, and whether our
-  configuration is the paper's; each names how far our configuration is from the paper's
-  (:func:`distance`).
+* **Differences**: each comparison carries the interval of its difference (Welch's or the paired t
+  interval; Newcombe's hybrid score interval for two rates, "Interval estimation for the difference
+  between independent proportions", Stat. Med. 17, 1998, method 10) and the smallest difference these
+  samples detect with 80% power (:func:`detectable_effect`), so "no difference detected" says how
+  large a difference could have gone unseen.
+* **Repeated looks** (a test at every evaluation step): Holm's step-down adjustment (:func:`holm`;
+  Holm, "A simple sequentially rejective multiple test procedure", Scand. J. Stat. 6, 1979).
+* **Positive quantities** (Frechet distances): :func:`mean_interval` with ``method="log"`` gives the
+  geometric mean with a t interval on the log scale, which is never negative.
+
+The verdict rule that reads these numbers lives in :mod:`gancore.verdict`.
 
 Missing values: a NaN (a seed whose metric could not be computed, e.g. a diverged run) is DROPPED
 and the interval's ``n`` counts only the values kept; ``dropped`` says how many were dropped and
@@ -38,9 +45,8 @@ and the interval's ``n`` counts only the values kept; ``dropped`` says how many 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from numbers import Number
 from typing import Literal
 
@@ -49,7 +55,7 @@ import pandas as pd
 from scipy import stats as sps
 
 __all__ = ["Interval", "wilson", "mean_interval", "median_interval", "Comparison", "counts", "compare_rates",
-           "compare_means", "compare_paired", "distance", "Verdict", "Finding", "verdict", "summarise"]
+           "compare_means", "compare_paired", "detectable_effect", "holm", "along", "summarise"]
 
 _CHUNK = 2**20  # numbers drawn at a time by the bootstrap and permutation test (bounds their memory)
 
@@ -145,19 +151,31 @@ def _values(values: Sequence[float] | np.ndarray, name: str) -> tuple[np.ndarray
 
 
 def mean_interval(values: Sequence[float] | np.ndarray, level: float = 0.95,
-                  method: Literal["t", "bootstrap"] = "t", seed: int = 0,
+                  method: Literal["t", "bootstrap", "log"] = "t", seed: int = 0,
                   resamples: int = 10_000) -> Interval:
     """The mean of ``values`` (one per seed) with its ``level`` interval by Student's t
     (mean +- t_{n-1, (1+level)/2} s/sqrt(n), s the sample standard deviation) or the percentile
     bootstrap (``resamples`` resamples drawn by ``numpy.random.default_rng(seed)``).
+
+    ``method="log"`` is for positive quantities (a Frechet distance): the geometric mean
+    exp(mean(log x)) with the t interval of the logs mapped back, so the interval is never negative;
+    a value <= 0 -> ``ValueError``.
 
     NaNs are dropped (counted in ``dropped``); no value left -> ``ValueError``; a single value gives
     the interval (-inf, inf): one seed says nothing about the spread."""
     x, dropped = _values(values, "values")
     level = _check_level(level)
     n, mean = x.size, float(x.mean())
-    if method not in ("t", "bootstrap"):
-        raise ValueError(f"Invalid method: {method!r} (choose 't' or 'bootstrap')")
+    if method not in ("t", "bootstrap", "log"):
+        raise ValueError(f"Invalid method: {method!r} (choose 't', 'bootstrap' or 'log')")
+    if method == "log":
+        if (x <= 0).any():
+            raise ValueError(f"method='log' needs positive values; got {float(x.min()):g} (use 't' for a "
+                             "quantity that can be zero or negative)")
+        if n == 1:
+            return Interval(mean, 0.0, math.inf, 1, level, "log t", dropped)
+        logs = mean_interval(np.log(x), level, "t")
+        return Interval(math.exp(logs.estimate), math.exp(logs.low), math.exp(logs.high), n, level, "log t", dropped)
     if n == 1:
         return Interval(mean, -math.inf, math.inf, 1, level, method, dropped)
     if method == "t":
@@ -196,21 +214,66 @@ def median_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -
 @dataclass(frozen=True)
 class Comparison:
     """Two samples compared: ``difference`` = first - second estimate, ``direction`` its sign
-    (">", "<" or "="), the two-sided ``p_value`` of ``method`` (NaN when the test is undefined)."""
+    (">", "<" or "="), the two-sided ``p_value`` of ``method`` (NaN when the test is undefined; Holm's
+    adjusted p over ``looks`` tests when made by :func:`along`), the ``difference_interval`` at the
+    samples' level, and ``detectable``: the smallest difference of either sign these samples detect
+    with 80% power at alpha = 0.05 (:func:`detectable_effect`)."""
 
     first: Interval
     second: Interval
     difference: float
     p_value: float
     method: str
+    difference_interval: tuple[float, float] | None = None
+    detectable: float | None = None
+    looks: int = 1
 
     @property
     def direction(self) -> str:
         return ">" if self.difference > 0 else "<" if self.difference < 0 else "="
 
     def __str__(self) -> str:
-        return (f"{self.first} vs {self.second}: difference {self.difference:+.3g}, "
-                f"{self.method} p={self.p_value:.2g}")
+        text = f"{self.first} vs {self.second}: difference {self.difference:+.3g}"
+        if self.difference_interval is not None:
+            low, high = self.difference_interval
+            text += f" [{low:+.3g}, {high:+.3g}]"
+        return text + f", {self.method} p={self.p_value:.2g}"
+
+
+def detectable_effect(spread: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true difference a two-sided level-``alpha`` z test detects with probability
+    ``power`` when the estimate of the difference has standard error ``spread``:
+    (z_{1 - alpha/2} + z_{power}) * spread (the normal approximation behind every sample-size table,
+    e.g. Chow, Shao & Wang, *Sample Size Calculations in Clinical Research*, 2008, Sec. 3.2)."""
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError(f"alpha and power lie in (0, 1); got {alpha!r}, {power!r}")
+    if not spread >= 0:
+        raise ValueError(f"the standard error of a difference is >= 0; got {spread!r}")
+    return float((sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)) * spread)
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (module docstring): the i-th smallest p times (m - i + 1),
+    made monotone and capped at 1; rejecting where the adjusted p < alpha controls the chance of any
+    false rejection among the m tests at alpha. NaN p-values stay NaN and do not count in m."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    keep = np.flatnonzero(~np.isnan(p))
+    m = keep.size
+    order = keep[np.argsort(p[keep], kind="stable")]
+    running = 0.0
+    for i, index in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[index]))
+        out[index] = running
+    return out
+
+
+def along(comparisons: Sequence[Comparison]) -> list[Comparison]:
+    """The same comparison repeated along training (one per evaluation step), with Holm-adjusted
+    p-values and ``looks`` set to their number, so a row decided at any one step says it was one of
+    several looks."""
+    adjusted = holm([c.p_value for c in comparisons])
+    return [replace(c, p_value=float(p), looks=len(comparisons)) for c, p in zip(comparisons, adjusted)]
 
 
 def counts(values: Sequence[float] | np.ndarray) -> tuple[int, int]:
@@ -228,7 +291,14 @@ def compare_rates(k1: int, n1: int, k2: int, n2: int, level: float = 0.95) -> Co
     first, second = wilson(k1, n1, level), wilson(k2, n2, level)  # also checks the counts
     table = [[int(k1), int(n1) - int(k1)], [int(k2), int(n2) - int(k2)]]
     p = float(sps.fisher_exact(table, alternative="two-sided").pvalue)
-    return Comparison(first, second, first.estimate - second.estimate, min(p, 1.0), "Fisher")
+    d = first.estimate - second.estimate
+    # Newcombe's hybrid score interval from the two Wilson intervals
+    low = d - math.hypot(first.estimate - first.low, second.high - second.estimate)
+    high = d + math.hypot(first.high - first.estimate, second.estimate - second.low)
+    pooled = (int(k1) + int(k2)) / (int(n1) + int(n2))
+    pooled = min(max(pooled, 0.5 / (int(n1) + int(n2))), 1 - 0.5 / (int(n1) + int(n2)))  # never a zero spread
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / int(n1) + 1 / int(n2)))
+    return Comparison(first, second, d, min(p, 1.0), "Fisher", (low, high), detectable_effect(spread))
 
 
 def _permutation_p(a: np.ndarray, b: np.ndarray, seed: int, resamples: int) -> float:
@@ -257,19 +327,32 @@ def compare_means(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarr
     y, _ = _values(b, "b")
     first, second = mean_interval(a, level), mean_interval(b, level)
     difference = first.estimate - second.estimate
+    if method not in ("welch", "permutation"):
+        raise ValueError(f"Invalid method: {method!r} (choose 'welch' or 'permutation')")
+    _check_spread(x, y, difference)
+    if x.size < 2 or y.size < 2:
+        return Comparison(first, second, difference, math.nan, "Welch" if method == "welch" else "permutation")
+    spread = math.sqrt(x.var(ddof=1) / x.size + y.var(ddof=1) / y.size)
+    if spread == 0:
+        interval = (difference, difference)
+    else:
+        ci = sps.ttest_ind(x, y, equal_var=False).confidence_interval(level)
+        interval = (float(ci.low), float(ci.high))
     if method == "welch":
-        if x.size < 2 or y.size < 2:
-            p = math.nan
-        elif x.var() == 0 and y.var() == 0:
-            p = 1.0 if difference == 0 else 0.0
-        else:
-            p = float(sps.ttest_ind(x, y, equal_var=False).pvalue)
-        return Comparison(first, second, difference, p, "Welch")
-    if method == "permutation":
-        if resamples < 1:
-            raise ValueError(f"Invalid resamples: {resamples} (need at least one; 10,000 is usual)")
-        return Comparison(first, second, difference, _permutation_p(x, y, seed, resamples), "permutation")
-    raise ValueError(f"Invalid method: {method!r} (choose 'welch' or 'permutation')")
+        p = 1.0 if spread == 0 else float(sps.ttest_ind(x, y, equal_var=False).pvalue)
+        return Comparison(first, second, difference, p, "Welch", interval, detectable_effect(spread))
+    if resamples < 1:
+        raise ValueError(f"Invalid resamples: {resamples} (need at least one; 10,000 is usual)")
+    return Comparison(first, second, difference, _permutation_p(x, y, seed, resamples), "permutation", interval,
+                      detectable_effect(spread))
+
+
+def _check_spread(x: np.ndarray, y: np.ndarray, difference: float) -> None:
+    """Two constant samples that differ make every t test's p-value 0 whatever n is: refuse them."""
+    if x.size >= 1 and y.size >= 1 and np.ptp(x) == 0 and np.ptp(y) == 0 and difference != 0:
+        raise ValueError(f"both samples are constant ({x[0]:g} in all {x.size} vs {y[0]:g} in all {y.size}): a "
+                         "t test has no spread to measure; compare them as rates (compare_rates) or "
+                         "with more varied seeds")
 
 
 def compare_paired(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
@@ -285,141 +368,17 @@ def compare_paired(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndar
     first, second = mean_interval(x[keep], level), mean_interval(y[keep], level)
     d = x[keep] - y[keep]
     if d.size < 2:
-        p = math.nan
-    elif np.all(d == d[0]):
-        p = 1.0 if d[0] == 0 else 0.0
-    else:
-        p = float(sps.ttest_rel(x[keep], y[keep]).pvalue)
-    return Comparison(first, second, float(d.mean()), p, "paired t")
-
-
-def _number(x: object) -> bool:
-    return isinstance(x, Number) and not isinstance(x, bool)
-
-
-def _show(x: object) -> str:
-    if isinstance(x, int) and not isinstance(x, bool):
-        return f"{x:,}"
-    if isinstance(x, float):
-        return f"{x:,.0f}" if x.is_integer() and abs(x) >= 1 else f"{x:.4g}"
-    return str(x)
-
-
-def _percent(ratio: float) -> str:
-    pct = 100 * ratio
-    return f"{pct:,.0f}%" if abs(pct) >= 10 else f"{pct:.2g}%"
-
-
-def distance(ours: Mapping[str, object], paper: Mapping[str, object]) -> list[str]:
-    """How our configuration differs from the paper's, one phrase per differing key (the paper's keys
-    first, in its order, then keys only we have): numbers as "steps 3,000 vs 156,000 (1.9%)" (ours as
-    a percentage of the paper's), anything else as "networks 3x64 vs 4x400/4x200"; a key one side
-    lacks reads "(not stated)". Equal values give nothing: an empty list is the paper's configuration."""
-    out = []
-    for key in list(paper) + [k for k in ours if k not in paper]:
-        a, b = ours.get(key, "(not stated)"), paper.get(key, "(not stated)")
-        if a == b:
-            continue
-        text = f"{key} {_show(a)} vs {_show(b)}"
-        if _number(a) and _number(b) and b != 0:
-            text += f" ({_percent(float(a) / float(b))})"
-        out.append(text)
-    return out
-
-
-class Verdict(StrEnum):
-    """The book's four verdicts (issue 13); a ``StrEnum``, so each equals its text."""
-
-    REPRODUCED = "reproduced"
-    NOT_REPRODUCED = "not reproduced"
-    INCONCLUSIVE = "inconclusive at this scale"
-    NOT_TESTABLE = "not testable here"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A verdict with its one-sentence ``reason`` (with the numbers) and the configuration
-    ``distance`` from the paper's (empty: the paper's configuration)."""
-
-    verdict: Verdict
-    reason: str
-    distance: tuple[str, ...] = field(default=())
-
-    def __str__(self) -> str:
-        where = "; ".join(self.distance) if self.distance else "the paper's configuration"
-        return f"{self.verdict}: {self.reason} [configuration: {where}]"
-
-
-def verdict(*, equivalent: bool, paper_value: float | None = None, ours: Interval | None = None,
-            paper_order: Literal[">", "<"] | None = None, comparison: Comparison | None = None,
-            alpha: float = 0.05, tolerance: float = 0.0, testable: str | None = None, claim: str = "",
-            ours_config: Mapping[str, object] | None = None,
-            paper_config: Mapping[str, object] | None = None) -> Finding:
-    """Decide one claim of the paper: either its number ``paper_value`` against our interval ``ours``,
-    or its ordering ``paper_order`` (">": the comparison's first sample beats its second) against our
-    ``comparison``. The rule (issue 13):
-
-    1. ``testable`` is not None (what this machine lacks) -> not testable here;
-    2. our configuration is not the paper's nor argued ``equivalent`` -> inconclusive at this scale,
-       whatever the numbers;
-    3. at an equivalent configuration: the paper's number inside our interval, or the paper's ordering
-       holding with p < ``alpha`` -> reproduced; the number outside, or the opposite ordering with
-       p < ``alpha`` -> not reproduced;
-    4. everything else (an ordering not significant, an unbounded interval from one seed, an
-       undefined p-value) -> inconclusive at this scale.
-
-    ``tolerance`` (number claims): the paper's number counts as inside our interval when it lies within
-    ``tolerance`` of it (a solver's accuracy, where the paper's number is exact, e.g. a zero gap).
-    ``claim`` (e.g. "NS alpha_D=0.5 beats alpha_D=1") starts the reason; ``distance(ours_config,
-    paper_config)`` goes into the finding. Exactly one claim (number or ordering) per call, except
-    when not testable."""
-    by_value = paper_value is not None or ours is not None
-    by_order = paper_order is not None or comparison is not None
-    if by_value and (paper_value is None or ours is None):
-        raise ValueError("verdict: a number claim needs both paper_value and ours (our Interval)")
-    if by_order and (paper_order is None or comparison is None):
-        raise ValueError("verdict: an ordering claim needs both paper_order ('>' or '<') and comparison")
-    if by_order and paper_order not in (">", "<"):
-        raise ValueError(f"Invalid paper_order: {paper_order!r} (choose '>' or '<': first vs second)")
-    if by_value and by_order:
-        raise ValueError("verdict: one claim per call; decide the paper's number and its ordering separately")
-    if not (by_value or by_order or testable is not None):
-        raise ValueError("verdict: give paper_value with ours, or paper_order with comparison "
-                         "(or testable='what is missing')")
-    if not 0 < alpha < 1:
-        raise ValueError(f"Invalid alpha: {alpha} (a significance level lies in (0, 1), e.g. 0.05)")
-    gap = tuple(distance(ours_config or {}, paper_config or {}))
-    prefix = f"{claim}: " if claim else ""
-
-    def found(v: Verdict, reason: str) -> Finding:
-        return Finding(v, prefix + reason, gap)
-
-    if testable is not None:
-        return found(Verdict.NOT_TESTABLE, f"needs {testable}")
-    if by_value:
-        if tolerance < 0:
-            raise ValueError(f"Invalid tolerance: {tolerance} (a distance, >= 0)")
-        inside = bool(ours.low - tolerance <= paper_value <= ours.high + tolerance)
-        within = f" (within {tolerance:g})" if tolerance else ""
-        evidence = f"the paper's {paper_value:g} lies {'inside' if inside else 'outside'} our {ours}{within}"
-        if not equivalent:
-            return found(Verdict.INCONCLUSIVE, f"{evidence}, at a configuration not equivalent to the paper's")
-        if not ours.finite:
-            return found(Verdict.INCONCLUSIVE, f"our interval {ours} is unbounded (one seed)")
-        return found(Verdict.REPRODUCED if inside else Verdict.NOT_REPRODUCED, evidence)
-    seen = comparison.direction
-    significant = comparison.p_value < alpha  # False for NaN
-    state = ("shows no difference" if seen == "=" else "holds" if seen == paper_order else "is reversed")
-    if seen != "=":
-        state += " significantly" if significant else ", not significantly,"
-    evidence = f"the paper's ordering (first {paper_order} second) {state} at alpha={alpha:g}: {comparison}"
-    if not equivalent:
-        return found(Verdict.INCONCLUSIVE, f"{evidence}, at a configuration not equivalent to the paper's")
-    if significant and seen == paper_order:
-        return found(Verdict.REPRODUCED, evidence)
-    if significant and seen != "=":
-        return found(Verdict.NOT_REPRODUCED, evidence)
-    return found(Verdict.INCONCLUSIVE, evidence)
+        return Comparison(first, second, float(d.mean()) if d.size else math.nan, math.nan, "paired t")
+    if np.ptp(d) == 0:
+        if d[0] != 0:
+            raise ValueError(f"every pair differs by exactly {d[0]:g} ({d.size} pairs): a paired t test has "
+                             "no spread to measure; report the count of pairs in each direction instead")
+        return Comparison(first, second, 0.0, 1.0, "paired t", (0.0, 0.0), 0.0)
+    test = sps.ttest_rel(x[keep], y[keep])
+    ci = test.confidence_interval(level)
+    spread = float(d.std(ddof=1)) / math.sqrt(d.size)
+    return Comparison(first, second, float(d.mean()), float(test.pvalue), "paired t", (float(ci.low), float(ci.high)),
+                      detectable_effect(spread))
 
 
 def summarise(table: pd.DataFrame, by: str | Sequence[str], value: str,

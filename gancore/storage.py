@@ -11,6 +11,11 @@ Tensors are stored by :func:`save_torch`: a one-line header ``GANCORE-TORCH 1 <s
 ``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers and never runs
 code from the file. A file that is missing, truncated, tampered with or of another format gives one
 :class:`CorruptFileError` that names the file and says what to do.
+
+Result tables are written by :func:`write_table`, which returns the table's *record* (rows, columns,
+seeds, SHA-256 of the bytes) for the ``run.json`` beside it, and read back by :func:`read_table`, the
+one checked reader of stored tables: it compares the file with that record (or, for a table stored
+before records existed, its seeds with the seeds its run says it ran, and looks for duplicated rows).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import pandas as pd
 import torch
 
 __all__ = ["CorruptFileError", "atomic_write", "write_json", "read_json", "write_csv", "read_csv",
-           "save_torch", "load_torch"]
+           "save_torch", "load_torch", "write_table", "table_record", "read_table"]
 
 _MAGIC = b"GANCORE-TORCH 1 "
 _DIGEST_HEX = 64  # sha256
@@ -105,6 +110,69 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
         return pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise CorruptFileError(path, f"it is not a readable CSV table ({e})") from e
+
+
+def _seeds(table: pd.DataFrame) -> list[int] | None:
+    return sorted(int(s) for s in pd.unique(table["seed"])) if "seed" in table.columns else None
+
+
+def table_record(table: pd.DataFrame, text: bytes | None = None) -> dict[str, Any]:
+    """What :func:`read_table` checks a stored table against: its rows, columns, seeds (when it has a
+    ``seed`` column) and the SHA-256 of its CSV bytes (``text``, default ``table`` as written)."""
+    text = table.to_csv(index=False).encode() if text is None else text
+    return {"rows": len(table), "columns": [str(c) for c in table.columns], "seeds": _seeds(table),
+            "sha256": hashlib.sha256(text).hexdigest()}
+
+
+def write_table(path: str | os.PathLike, table: pd.DataFrame) -> dict[str, Any]:
+    """``table`` as CSV written atomically (:func:`write_csv`); returns its :func:`table_record`."""
+    text = table.to_csv(index=False).encode()
+    atomic_write(path, text)
+    return table_record(table, text)
+
+
+def read_table(path: str | os.PathLike, record: dict[str, Any] | None = None, seeds: list[int] | None = None,
+               columns: list[str] | tuple[str, ...] = (), advice: str = "") -> pd.DataFrame:
+    """The stored table at ``path``, checked: against ``record`` (:func:`table_record`, from the run's
+    ``run.json``: bytes, rows, columns, seeds) when there is one, else (a table stored before records
+    existed) its ``seed`` column against ``seeds`` (the seeds its run ran, when known) and its rows for
+    duplicates; and it must have ``columns``. Any mismatch raises :class:`CorruptFileError` naming the
+    file, what differs and ``advice`` (how to recreate it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorruptFileError(path, "it is missing, though its run's run.json lists it", advice)
+    raw = path.read_bytes()
+    try:
+        table = pd.read_csv(io.BytesIO(raw))
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise CorruptFileError(path, f"it is not a readable CSV table ({e})", advice) from e
+    found = table_record(table, raw)
+    if record:
+        wrong = [f"{k} {_brief(found[k])} where its run.json records {_brief(record[k])}"
+                 for k in ("rows", "columns", "seeds") if k in record and record[k] != found[k]]
+        if wrong or ("sha256" in record and record["sha256"] != found["sha256"]):
+            raise CorruptFileError(path, "it is not the table its run wrote: " + ("; ".join(wrong) or
+                                   "same rows and columns but other contents (sha256 differs)"), advice)
+    elif "seed" in table.columns:
+        if seeds is not None and found["seeds"] != sorted(seeds):
+            raise CorruptFileError(path, f"it holds seeds {_brief(found['seeds'])} where its run ran "
+                                   f"{_brief(sorted(seeds))} (rows cut or added)", advice)
+        duplicated = int(table.duplicated().sum())
+        if duplicated:
+            raise CorruptFileError(path, f"{duplicated} of its {len(table)} rows repeat another row exactly "
+                                   "(rows appended twice?)", advice)
+    lacking = [c for c in columns if c not in table.columns]
+    if lacking:
+        raise CorruptFileError(path, f"it has no column(s) {', '.join(lacking)} (its columns: "
+                               f"{', '.join(map(str, table.columns))})", advice or
+                               "It was written by another version of the experiment: re-run it.")
+    return table
+
+
+def _brief(value: Any) -> str:
+    if isinstance(value, list) and len(value) > 8 and all(isinstance(v, int) for v in value):
+        return f"{len(value)} values {value[0]}..{value[-1]}"
+    return repr(value)
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> Path:

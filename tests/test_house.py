@@ -4,6 +4,7 @@ down the layers only, no cycle, no gancore import hidden inside a function, modu
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,12 @@ REPO = PACKAGE.parent
 LAYERS = {
     "storage": -1, "numerics": -1,
     "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0,
-    "solvers": 1, "metrics": 1, "divergences": 1, "claims": 1,
-    "games": 2, "train": 2,
+    "solvers": 1, "metrics": 1, "divergences": 1, "verdict": 1,
+    "games": 2, "train": 2, "claims": 2,
     "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3,
     "dogan": 4, "experiments": 4, "plotting": 4,
     "runs": 5, "sweep": 5, "arena": 5, "exploit": 5,
+    "chapter": 6, "reports": 6,
 }
 MAX_LINES = 520  # "no module of gancore is longer than about 500 lines"
 
@@ -179,3 +181,116 @@ def test_chapter_code_lines_fit_the_page():
             if inside and not header and len(line) > 90:
                 long.append(f"{source.name}:{number} ({len(line)} characters)")
     assert not long, "code lines longer than 90 characters: " + ", ".join(long)
+
+
+# --- chapters: no functions, a code budget, no typed result numbers in prose -----------------------
+
+CODE_BUDGET = {"alpha_gan": 400, "srfb": 400, "repeated_game": 275, "double_oracle": 225, "arena": 160,
+               "convex_wgan": 160, "toolkit": 100, "scorecard": 20}
+TOTAL_BUDGET = 1750
+
+
+def _cells(text: str) -> list[tuple[str, list[tuple[int, str]]]]:
+    """The cells of a MyST notebook source as (kind, [(line number, line)]): kind "code" for a
+    ``{code-cell}`` (its option lines and YAML header left out), "markdown" for the text between."""
+    cells: list[tuple[str, list[tuple[int, str]]]] = [("markdown", [])]
+    lines = text.splitlines()
+    number, inside, options = 0, False, False
+    if lines and lines[0] == "---":  # front matter
+        number = lines.index("---", 1) + 1
+    for index in range(number, len(lines)):
+        line = lines[index]
+        if not inside and line.startswith("```{code-cell}"):
+            inside, options = True, True
+            cells.append(("code", []))
+            continue
+        if inside and line.startswith("```"):
+            inside = False
+            cells.append(("markdown", []))
+            continue
+        if inside and options:
+            if line.startswith(":") or line == "---" or (cells[-1][1] == [] and line.strip() == ""):
+                continue
+            if cells[-1][1] == [] and any(ln == "---" for _, ln in []):
+                continue
+            options = False
+        cells[-1][1].append((index + 1, line))
+    return cells
+
+
+def _code_lines(text: str) -> list[tuple[int, str]]:
+    """Non-blank, non-comment lines inside code cells (a YAML header between --- lines excluded)."""
+    out = []
+    for kind, lines in _cells(text):
+        if kind != "code":
+            continue
+        header = False
+        for number, line in lines:
+            if line == "---":
+                header = not header
+                continue
+            if header or not line.strip() or line.strip().startswith("#"):
+                continue
+            out.append((number, line))
+    return out
+
+
+def _chapters() -> list[Path]:
+    return sorted(p for p in (REPO / "book").glob("*.md") if p.stem not in ("intro", "references"))
+
+
+def test_the_cell_parser_counts_code_and_sees_definitions():
+    text = "---\nfront: 1\n---\nText 1.5\n```{code-cell} ipython3\n:tags: [x]\n\nx = 1  # a\n# only\n\ndef f():\n" \
+           "    return 2\n```\nMore.\n"
+    code = _code_lines(text)
+    assert [line for _, line in code] == ["x = 1  # a", "def f():", "    return 2"]
+    assert any(line.lstrip().startswith("def ") for _, line in code)
+    assert _prose_numbers(text) == ["line 4: 1.5"]
+
+
+def test_chapters_define_no_functions():
+    found = [f"{p.name}:{n}" for p in _chapters() for n, line in _code_lines(p.read_text())
+             if line.lstrip().startswith(("def ", "async def ", "class "))]
+    assert not found, "functions or classes defined in chapters (move them to gancore, tested): " + ", ".join(found)
+
+
+def test_chapter_code_within_its_budget():
+    counts = {p.stem: len(_code_lines(p.read_text())) for p in _chapters()}
+    over = {name: (n, CODE_BUDGET[name]) for name, n in counts.items() if name in CODE_BUDGET and n > CODE_BUDGET[name]}
+    assert not over, f"chapters over their code budget (lines, budget): {over}"
+    assert set(counts) <= set(CODE_BUDGET), f"chapters without a budget: {sorted(set(counts) - set(CODE_BUDGET))}"
+    assert sum(counts.values()) <= TOTAL_BUDGET, f"chapters hold {sum(counts.values())} code lines (> {TOTAL_BUDGET})"
+
+
+# In prose a result number is glued ({glue:text}`name`) or printed by a cell; a setting or formula
+# is written as math ($\beta_1 = 0.9$) or code. What is left and looks like a result is an error:
+# a decimal, a percentage, a p-value, "k of n".
+_HIDDEN = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|``[^`]*``|`[^`\n]*`|\]\([^)]*\)|\{[a-z:-]+\}`[^`]*`|<[^>]*>",
+                     re.DOTALL)
+_RESULT = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])|\d+(?:\.\d+)?\s?%|\bp\s*[=<>]\s*\d|\b\d+ of \d+\b")
+
+
+def _prose_numbers(text: str) -> list[str]:
+    found = []
+    for kind, lines in _cells(text):
+        if kind != "markdown":
+            continue
+        fence = False
+        for number, line in lines:
+            if line.startswith(("```", "~~~", ":::")):
+                fence = not fence if line.strip() in ("```", "~~~", ":::") or not fence else fence
+                if line.strip() not in ("```", "~~~", ":::"):
+                    fence = True
+                continue
+            if fence:
+                continue
+            for match in _RESULT.finditer(_HIDDEN.sub(" ", line)):
+                found.append(f"line {number}: {match.group(0)}")
+    return found
+
+
+def test_no_result_number_typed_into_prose():
+    found = {p.name: _prose_numbers(p.read_text()) for p in _chapters()}
+    found = {k: v for k, v in found.items() if v}
+    assert not found, ("numbers typed into chapter prose (glue them from the executed notebook, or write a "
+                       f"setting as math): {found}")
