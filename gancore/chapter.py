@@ -48,7 +48,7 @@ def _modern(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tables are DataFrames: compare runs by label
 class StoredRun:
     """A stored run of a chapter: its folder, its record (``run.json``), its tables and the chapter's
     settings it ran with (a sweep's grid cells vary some of them; its tables say which per row)."""

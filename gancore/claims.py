@@ -9,7 +9,8 @@ error naming the file and claim)::
     arxiv = "2310.18291"            # optional: doi = "..."
     code = "none found"             # or the authors' repository
 
-    [config]                        # the paper's configuration in our setting names (dotted)
+    [config]                        # the paper's configuration in our setting names (dotted),
+                                    # shared by its "paper" claims (theory and arena rows do not inherit it)
     "ring.steps" = 156000
     "ring.g_width" = 400
 
@@ -144,8 +145,8 @@ def _claim(path: Path, key: str, entry: Mapping[str, Any], shared: Mapping[str, 
     config = entry.get("config", {})
     if config == NOT_AVAILABLE:
         config = None
-    elif isinstance(config, Mapping):
-        config = {**verdict.flatten(shared), **verdict.flatten(config)}
+    elif isinstance(config, Mapping):  # a theory or arena row has no paper configuration to inherit
+        config = {**(verdict.flatten(shared) if entry["kind"] == "paper" else {}), **verdict.flatten(config)}
     else:
         raise _bad(path, where, f"config must be a table of settings or {NOT_AVAILABLE!r}, got {config!r}")
     irrelevant = entry.get("irrelevant", {})

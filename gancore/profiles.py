@@ -26,13 +26,22 @@ checked against the table before anything runs:
 * ``None`` only where some profile has ``None`` (an optional setting; one that is ``None`` in every
   profile takes the type declared in ``OPTIONAL``);
 * an int setting whose values in the table are all ``>= 0`` (counts, sizes, steps, seeds) must stay
-  ``>= 0``.
+  ``>= 0``, and the counts of :data:`AT_LEAST_ONE` (seeds, samples evaluated, batch sizes, widths)
+  ``>= 1``;
+* a float must be finite; a rate (a setting named ``lr``, ``lrs`` or inside an ``lr`` group) ``> 0``,
+  and one whose values in the table are all ``>= 0`` must stay ``>= 0``; a tuple of :data:`LENGTHS`
+  (Adam's ``betas``) has that many items;
+* a length of training (a setting named ``steps``, ``*_steps`` or ``budget``) is at most
+  :data:`MAX_STEPS` unless ``allow_long`` (``--allow-long``, ``LONG=1``; ``$GANCORE_ALLOW_LONG=1``
+  reaches a chapter's kernel).
 
 A violation raises ``ValueError`` naming the chapter, the setting, the value given and the type expected.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import platform
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -48,6 +57,18 @@ PROFILES = ("quick", "paper")
 
 OPTIONAL: dict[str, type] = {"data_root": str}
 """Types of the settings that are ``None`` in every profile (the table cannot show their type)."""
+
+AT_LEAST_ONE = frozenset({"seeds", "n_eval", "batch_size", "batch", "n_fid", "n_fd", "n_payoff", "latent", "width",
+                          "g_width", "d_width", "matrix_size", "n", "d"})
+"""Counts for which 0 gives no result at all (no seed, no sample evaluated: every seed "collapsed")."""
+
+LENGTHS: dict[str, int] = {"betas": 2}
+"""Tuple settings with a fixed number of items."""
+
+MAX_STEPS = 10_000_000
+"""The longest training (steps or gradient-evaluation budget) a setting may ask for without ``allow_long``."""
+
+LONG_ENV = "GANCORE_ALLOW_LONG"
 
 
 class Settings(dict):
@@ -241,13 +262,16 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def get(chapter: str, profile: str, overrides: Mapping[str, Any] | None = None) -> Settings:
+def get(chapter: str, profile: str, overrides: Mapping[str, Any] | None = None,
+        allow_long: bool | None = None) -> Settings:
     """Settings of ``chapter`` in ``profile``: the chapter's ``shared`` settings with the profile's merged
     over them (a group key by key), then ``overrides`` (a dict of settings, a group as a nested dict, e.g.
     ``{"ring": {"seeds": 32}}`` for a longer stored run) merged the same way. Returns a fresh read-only
     :class:`Settings`. Unknown chapter, profile or setting names raise ValueError listing the known ones;
     a value of the wrong type (module docstring) raises ValueError naming the setting, the value and the
-    expected type."""
+    expected type; a senseless value (a count of 0, a NaN or negative rate, a tuple of the wrong length,
+    training past :data:`MAX_STEPS` without ``allow_long``, default ``$GANCORE_ALLOW_LONG=1``) raises
+    ValueError naming the setting and the fix."""
     if chapter not in CHAPTERS:
         raise ValueError(f"Unknown chapter {chapter!r}. Known chapters: {', '.join(CHAPTERS)}.")
     if profile not in PROFILES:
@@ -257,7 +281,37 @@ def get(chapter: str, profile: str, overrides: Mapping[str, Any] | None = None) 
                          f"{type(overrides).__name__} {overrides!r}.")
     table = CHAPTERS[chapter]
     resolved = {p: deep_merge(table["shared"], table[p]) for p in PROFILES}
-    return Settings(_merged(chapter, "", resolved[profile], list(resolved.values()), overrides or {}))
+    settings = Settings(_merged(chapter, "", resolved[profile], list(resolved.values()), overrides or {}))
+    if not (os.environ.get(LONG_ENV) == "1" if allow_long is None else allow_long):
+        long = {k: v for k, v in _dotted(settings).items() if _is_length(k) and isinstance(v, int) and v > MAX_STEPS}
+        if long:
+            raise ValueError(f"Setting(s) {', '.join(f'{k}={v:,}' for k, v in long.items())} of chapter {chapter!r} "
+                             f"train for more than {MAX_STEPS:,} steps (years on a CPU): check the value, or pass "
+                             f"--allow-long (LONG=1 for make) to run it on purpose.")
+    return settings
+
+
+def _is_length(where: str) -> bool:
+    name = where.rsplit(".", 1)[-1]
+    return name in ("steps", "budget") or name.endswith("_steps")
+
+
+def _sense(chapter: str, where: str, examples: list[Any], value: int | float) -> None:
+    """ValueError when ``value`` for the number setting ``where`` makes no sense (see the module docstring)."""
+    name = where.rsplit(".", 1)[-1].split("[")[0]
+    parts = {part.split("[")[0] for part in where.split(".")}
+    numbers = [e for e in examples if isinstance(e, (int, float)) and not isinstance(e, bool)]
+    if isinstance(value, float) and not math.isfinite(value):
+        problem = "it must be a finite number"
+    elif isinstance(value, int) and value < 1 and name in AT_LEAST_ONE:
+        problem = "it counts something without which there is no result and must be >= 1"
+    elif value <= 0 and isinstance(value, float) and {"lr", "lrs"} & parts:
+        problem = "it is a rate and must be > 0"
+    elif value < 0 and numbers and min(numbers) >= 0 and isinstance(value, float):
+        problem = f"its profiles give {', '.join(map(str, sorted(set(numbers))))} and it must be >= 0"
+    else:
+        return
+    raise ValueError(f"Setting {where} of chapter {chapter!r}: got {value!r}; {problem}.")
 
 
 def deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -311,12 +365,17 @@ def _checked(chapter: str, where: str, default: Any, examples: list[Any], value:
         if value < 0 and counts[0] >= 0:
             raise ValueError(f"Setting {where} of chapter {chapter!r}: got {value!r}; it counts something "
                              f"(its profiles give {', '.join(map(str, counts))}) and must be >= 0.")
+        _sense(chapter, where, examples, value)
         return value
     elif isinstance(value, (int, float)) and float in kinds:
+        _sense(chapter, where, examples, float(value))
         return float(value)
     elif isinstance(value, str) and str in kinds:
         return value
     elif isinstance(value, (list, tuple)) and tuple in kinds:
+        if name in LENGTHS and len(value) != LENGTHS[name]:
+            raise ValueError(f"Setting {where} of chapter {chapter!r}: got {list(value)!r}; give {LENGTHS[name]} "
+                             f"values, e.g. {list(examples[0]) if examples else '[...]'}.")
         items = [item for e in examples if isinstance(e, tuple) for item in e]
         return tuple(_checked(chapter, f"{where}[{i}]", None, items, item) if items else item
                      for i, item in enumerate(value))

@@ -13,9 +13,9 @@ them by default): a job trains one block of seeds of one cell together, as one b
 runs the library's experiment function for the chapter (:data:`EXPERIMENTS`) directly in a worker
 process; papermill remains the way a chapter is executed (:mod:`gancore.runs`).
 
-Jobs run on dask.distributed: by default an embedded ``LocalCluster`` on the loopback interface (one
-worker process per core, one thread each, torch set to one thread; no dashboard), started for the
-sweep and closed after it; ``--scheduler`` or ``$GANCORE_SCHEDULER`` attaches to a running cluster
+Jobs run on dask.distributed (:mod:`gancore.cluster`): by default an embedded ``LocalCluster`` on the
+loopback interface with TLS and temporary credentials (one worker process per core, one thread each,
+torch set to one thread; no dashboard), started for the sweep and closed after it; ``--scheduler`` or ``$GANCORE_SCHEDULER`` attaches to a running cluster
 instead (a ``dask-jobqueue`` SLURMCluster, GPU workers started with ``--resources GPU=1``: jobs of a
 ``cuda`` sweep ask for one). A worker lost during a job (killed, out of memory, allocation ended)
 makes Dask run the job again elsewhere; a job that raises is recorded with its traceback and the
@@ -35,6 +35,15 @@ write them, so on a cluster give ``--root`` a folder the workers share, or they 
 
 A job's id is a hash of (chapter, profile, experiment, resolved settings, seeds); running the same
 sweep again runs only the jobs not finished yet (after a crash or a lost allocation) and merges again.
+Never silently mixed, lost or misread (:mod:`gancore.sweepstore`): every job records its *identity*
+(the code: commit and a hash of uncommitted library changes; the numerics mode; the device kind; the
+torch version, :func:`gancore.provenance.identity`), and a stored job, or a checkpoint in ``work/``,
+of another identity is refused, naming the difference, unless ``--replace`` (which moves it to
+``replaced/``); jobs of different identities are never merged. Every stored table is read back
+checked against the rows, seeds and hash its job recorded; a damaged or incomplete job (a missing
+``run.json`` included) is moved to ``damaged/`` and computed again. A ``--sweep`` label is bound to
+the parameters it was first run with (``sweep.json``): other parameters under it are refused unless
+``--replace``.
 The merged folder is laid out like a stored run of the chapter, so a chapter reads sweeps with
 :func:`gancore.runs.stored`, labelled by the sweep's ``run.json`` (parameters, commit, versions,
 device, wall time, date).
@@ -45,7 +54,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
-import errno
 import hashlib
 import itertools
 import json
@@ -54,7 +62,6 @@ import platform
 import re
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 import uuid
@@ -63,19 +70,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-import dask
 import pandas as pd
 import torch
-from distributed import Client, LocalCluster, WorkerPlugin, as_completed
+from distributed import Client, as_completed
 from tqdm import tqdm
 
-from . import experiments, numerics, profiles, provenance, storage, train
+from . import cluster, experiments, numerics, profiles, provenance, storage, sweepstore, train
 
 __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run", "run_job", "merge", "connect",
            "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
 
-SCHEDULER_ENV = "GANCORE_SCHEDULER"
-_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
+SCHEDULER_ENV = cluster.SCHEDULER_ENV
+connect = cluster.connect
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ class Job:
     device: str
     seed_steps: int
     work: str | None = None  # the folder for the job's checkpoints (experiments that keep them)
+    code: str = ""  # the library's code when the sweep was planned (provenance.code_identity)
 
 
 @dataclass
@@ -138,8 +145,18 @@ class Plan:
         return self.folder / "jobs" / job.id
 
     def done(self, job: Job) -> bool:
-        """Whether ``job`` finished in an earlier run (its folder is published whole, run.json last)."""
-        return (self.job_folder(job) / "run.json").is_file()
+        """Whether ``job`` finished in an earlier run: its folder is whole and its tables match their record."""
+        return sweepstore.job_state(self.job_folder(job), job.seeds)[0] == "done"
+
+    def parameters(self) -> dict[str, Any]:
+        """What the sweep's label is bound to (``sweep.json``; the merged ``run.json``'s parameters)."""
+        return {"profile": self.profile, "overrides": self.overrides, "grid": self.grid,
+                "seeds": format_seeds(sorted(self.seeds)), "seeds_per_job": self.seeds_per_job, "device": self.device,
+                "experiment": self.experiment}
+
+    def identity(self) -> dict[str, str]:
+        """The identity every job of this sweep must have, but for the device kind (known on the worker)."""
+        return provenance.identity("cpu", numerics.mode(), self.jobs[0].code if self.jobs else None)
 
 
 @dataclass
@@ -214,13 +231,14 @@ def _digest(obj: Any) -> str:
 def plan(chapter: str, seeds: str | Sequence[int], grid: Mapping[str, Any] | None = None, profile: str = "quick",
          overrides: Mapping[str, Any] | None = None, seeds_per_job: int | None = None, device: str = "auto",
          name: str | None = None, root: str | os.PathLike = "results",
-         experiment: Experiment | None = None) -> Plan:
+         experiment: Experiment | None = None, allow_long: bool | None = None) -> Plan:
     """The jobs of a sweep of ``chapter``'s experiment (``experiment``, default :data:`EXPERIMENTS`'s)
     over ``grid`` (see :func:`grid_cells`) and ``seeds`` (a list, or a text for :func:`parse_seeds`),
     ``seeds_per_job`` seeds a job (default all), settings from ``profile`` with ``overrides`` and the
     cell's values (checked by :func:`gancore.profiles.get`). The sweep's folder is
     ``root/chapter/name``; ``name`` defaults to the profile and a hash of the job ids, so the same
-    sweep finds its folder again. Raises ValueError saying what is wrong."""
+    sweep finds its folder again. Raises ValueError saying what is wrong (settings are checked for
+    sense by :func:`gancore.profiles.get`; ``allow_long`` admits training past its limit)."""
     if experiment is None:
         if chapter not in EXPERIMENTS:
             raise ValueError(f"No sweep experiment for chapter {chapter!r}; chapters with one: "
@@ -238,14 +256,14 @@ def plan(chapter: str, seeds: str | Sequence[int], grid: Mapping[str, Any] | Non
     jobs = []
     for cell in grid_cells(grid):
         job_overrides = profiles.deep_merge(overrides or {}, _nested(cell))
-        settings = profiles.get(chapter, profile, job_overrides)
+        settings = profiles.get(chapter, profile, job_overrides, allow_long)
         for start in range(0, len(seeds), block):
             part = tuple(seeds[start:start + block])
             job_id = _digest({"chapter": chapter, "profile": profile, "experiment": experiment.name,
                               "settings": settings, "seeds": part})[:16]
             work = str(Path(root).resolve() / chapter / "{sweep}" / "work" / job_id) if experiment.checkpoints else None
             jobs.append(Job(job_id, chapter, profile, experiment.name, experiment.run, settings, job_overrides, cell,
-                            part, device, experiment.seed_steps(settings, len(part)), work))
+                            part, device, experiment.seed_steps(settings, len(part)), work, provenance.code_identity()))
     ids = [job.id for job in jobs]
     if len(set(ids)) != len(ids):
         raise ValueError("The grid gives the same settings twice (a value repeated, or one equal to the profile's "
@@ -269,6 +287,9 @@ def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     commit = provenance.git_commit()  # the code the job starts from, not the tree as it is hours later
     t0 = time.perf_counter()
     device = train.resolve_device(job.device)
+    identity = provenance.identity(device, numerics.mode(), job.code or None)
+    if job.work:
+        sweepstore.bind_checkpoints(Path(job.work), identity)
     options = {} if job.work is None else {"checkpoint_dir": job.work}
     tables = job.run(job.settings, list(job.seeds), str(device), **options)
     if not isinstance(tables, dict) or not all(isinstance(t, pd.DataFrame) for t in tables.values()):
@@ -285,7 +306,7 @@ def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
               "tables": list(tables), "device": str(device),
               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
               "torch_threads": torch.get_num_threads(),
-              "numerics": numerics.describe(), "host": platform.node(), "git_commit": commit,
+              "numerics": numerics.describe(), "identity": identity, "host": platform.node(), "git_commit": commit,
               "versions": provenance.versions(), "wall_seconds": round(time.perf_counter() - t0, 2),
               "date": started.isoformat(timespec="seconds")}
     return tables, record
@@ -301,21 +322,9 @@ def _attempt(job: Job) -> dict[str, Any]:
 
 
 def _store(plan: Plan, job: Job, tables: dict[str, pd.DataFrame], record: dict[str, Any]) -> None:
-    """Publish a finished job: its folder is built hidden and renamed into place whole."""
-    jobs = plan.folder / "jobs"
-    jobs.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{job.id}-", suffix=".tmp", dir=jobs))
-    try:
-        for name, table in tables.items():
-            storage.write_csv(scratch / f"{name}.csv", table)
-        storage.write_json(scratch / "run.json", record)
-        try:
-            os.rename(scratch, plan.job_folder(job))
-        except OSError as error:  # finished by another run of this sweep meanwhile: keep that one
-            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    """Publish a finished job whole (:func:`gancore.sweepstore.publish_job`), then drop its failure
+    record and checkpoints."""
+    sweepstore.publish_job(plan.folder / "jobs", job.id, job.seeds, tables, record)
     (plan.folder / "failed" / f"{job.id}.json").unlink(missing_ok=True)
     if job.work:
         shutil.rmtree(job.work, ignore_errors=True)
@@ -332,54 +341,15 @@ def _store_failure(plan: Plan, job: Job, text: str, host: str) -> None:
 
 # --------------------------------------------------------------------------- running
 
-class _TorchThreads(WorkerPlugin):
-    """Gives torch in every worker process as many threads as the worker has Dask threads (one in
-    the embedded cluster, whose workers are one process per core)."""
-
-    def setup(self, worker: Any) -> None:
-        torch.set_num_threads(worker.state.nthreads)
-
-
-@contextlib.contextmanager
-def connect(scheduler: str | None = None, workers: int | None = None, device: str = "auto") -> Iterator[Client]:
-    """A Dask client for a sweep, closed on exit. ``scheduler`` (or ``$GANCORE_SCHEDULER``): the
-    address of a running scheduler to attach to. Otherwise an embedded ``LocalCluster`` on
-    127.0.0.1 without a dashboard: ``workers`` processes (default: one per core; one when
-    ``device`` is ``cuda``, with the resource ``GPU=1``), one thread each, stopped on exit."""
-    address = scheduler or os.environ.get(SCHEDULER_ENV)
-    if address:
-        with Client(address) as client:
-            yield client
-        return
-    gpu = device.startswith("cuda")
-    n = workers or (1 if gpu else len(os.sched_getaffinity(0)))
-    # Dask starts worker processes with MALLOC_TRIM_THRESHOLD_=65536: glibc then returns freed memory
-    # to the system at every step of torch's small-tensor loop, and a job ran 2x slower than in a
-    # plain loop (benchmarks/bench_sweep.py). None unsets it (for restarted workers too). Dask's
-    # statistical profiler samples every worker thread's stack every 10 ms, taking the GIL from a job
-    # whose loop is Python-heavy; nothing reads its profiles here (no dashboard), so it is off.
-    settings = {f"{_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None, "distributed.worker.profile.enabled": False}
-    with dask.config.set(settings), \
-            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                         resources={"GPU": 1} if gpu else None) as cluster, Client(cluster) as client:
-        client.register_plugin(_TorchThreads())
-        yield client
-
-
-def _check_gpu_workers(client: Client) -> None:
-    workers = client.scheduler_info()["workers"].values()
-    if workers and not any("GPU" in w.get("resources", {}) for w in workers):
-        raise ValueError("A cuda sweep asks every job for the worker resource GPU=1, and no worker of the cluster "
-                         "has it: start GPU workers with --resources GPU=1 (see README, Sweeps on Dask), or sweep "
-                         "with device=cpu.")
-
-
 def run(plan: Plan, client: Client | None = None, scheduler: str | None = None, workers: int | None = None,
-        progress: bool | None = None) -> Outcome:
+        progress: bool | None = None, replace: bool = False) -> Outcome:
     """Run the jobs of ``plan`` not done yet on ``client`` (or on :func:`connect`'s, started only if
     there is a job to run), store each as it finishes, then merge (:func:`merge`) if none failed.
-    ``progress``: a bar of jobs and seed-steps (default: when stderr is a terminal)."""
-    done = {job.id for job in plan.jobs if plan.done(job)}
+    ``progress``: a bar of jobs and seed-steps (default: when stderr is a terminal). Before any work:
+    the label must hold this plan's parameters, and stored jobs and checkpoints this plan's identity
+    (else ValueError naming the difference), unless ``replace``, which moves the others to
+    ``replaced/``; damaged jobs are moved to ``damaged/`` and run again."""
+    done = _prepare(plan, replace)
     outcome = Outcome(plan, skipped=[job.id for job in plan.jobs if job.id in done])
     todo = [job for job in plan.jobs if job.id not in done]
     if todo:
@@ -392,10 +362,44 @@ def run(plan: Plan, client: Client | None = None, scheduler: str | None = None, 
     return outcome
 
 
+def _prepare(plan: Plan, replace: bool) -> set[str]:
+    """The checks of :func:`run` before any work; returns the ids of the jobs already done."""
+    sweepstore.bind_label(plan.folder, plan.parameters(), replace)
+    expected, fields = plan.identity(), ("code", "numerics", "torch")
+    done, foreign = set(), []
+    for job in plan.jobs:
+        state, record, why = sweepstore.job_state(plan.job_folder(job), job.seeds)
+        if state == "damaged":
+            aside = sweepstore.set_aside(plan.job_folder(job), plan.folder / "damaged")
+            print(f"sweep {plan.name}: job {job.id} is damaged ({why}); moved to {aside}, computing it again",
+                  file=sys.stderr)
+        differences = provenance.identity_differences(record and record.get("identity"), expected, fields)
+        work = Path(job.work) / "identity.json" if job.work else None
+        if state != "done" and work is not None and work.is_file():
+            differences = provenance.identity_differences(storage.read_json(work), expected, fields)
+            record = {"checkpoints": True} if differences else record
+        if differences:
+            foreign.append((job, record, differences))
+        elif state == "done":
+            done.add(job.id)
+    if foreign and not replace:
+        lines = [f"{job.id} ({'its checkpoints in ' + job.work if 'checkpoints' in record else 'stored'}: "
+                 f"{'; '.join(found)})" for job, record, found in foreign]
+        raise ValueError(f"Sweep {plan.folder} holds results of another code, numerics or torch than this run's, "
+                         f"which must not be mixed: {', '.join(lines)}. Nothing was run. Re-run with --replace "
+                         f"(REPLACE=1) to recompute them (the old ones move to {plan.folder / 'replaced'}), give the "
+                         f"sweep another label (--sweep), or go back to the code that made them.")
+    for job, record, _ in foreign:
+        for path in (plan.job_folder(job), Path(job.work) if job.work else None):
+            if path is not None and path.exists():
+                sweepstore.set_aside(path, plan.folder / "replaced")
+    return done
+
+
 def _run_jobs(plan: Plan, todo: list[Job], client: Client, outcome: Outcome, show: bool) -> None:
     gpu = plan.device.startswith("cuda")
     if gpu:
-        _check_gpu_workers(client)
+        cluster.check_gpu_workers(client)
     futures = {client.submit(_attempt, job, key=f"gancore-job-{job.id}-{uuid.uuid4().hex[:8]}", pure=False,
                              resources={"GPU": 1} if gpu else None): job for job in todo}
     with tqdm(total=sum(job.seed_steps for job in todo), unit="seed-step", unit_scale=True, disable=not show,
@@ -421,25 +425,26 @@ def merge(plan: Plan) -> dict[str, pd.DataFrame]:
     """Merge the stored jobs of ``plan``, in plan order, into one table per table name
     (``<sweep>/<name>.csv``) and write the sweep's ``run.json`` (last, so that a listed sweep is
     whole). Every job must be done. Returns the merged tables."""
-    missing = [job.id for job in plan.jobs if not plan.done(job)]
+    missing = [job.id for job in plan.jobs if not plan.job_folder(job).exists()]
     if missing:
         raise ValueError(f"Cannot merge sweep {plan.folder}: job(s) {', '.join(missing)} not done; run the sweep "
                          f"again (failed jobs' tracebacks are in {plan.folder / 'failed'}).")
-    records = [storage.read_json(plan.job_folder(job) / "run.json") for job in plan.jobs]
+    stored = [sweepstore.read_job_tables(plan.job_folder(job), job.seeds) for job in plan.jobs]  # checked
+    records = [record for record, _ in stored]
+    sweepstore.check_identities({job.id: record for job, record in zip(plan.jobs, records)}, plan.folder)
     names = list(dict.fromkeys(name for record in records for name in record["tables"]))
-    tables = {name: pd.concat([storage.read_csv(plan.job_folder(job) / f"{name}.csv")
-                               for job, record in zip(plan.jobs, records) if name in record["tables"]],
+    tables = {name: pd.concat([job_tables[name] for _, job_tables in stored if name in job_tables],
                               ignore_index=True) for name in names}
-    for name, table in tables.items():
-        storage.write_csv(plan.folder / f"{name}.csv", table)
+    written = {name: storage.write_table(plan.folder / f"{name}.csv", table) for name, table in tables.items()}
     devices = sorted({record["device"] for record in records})
     gpus = sorted({record["gpu"] for record in records if record["gpu"]})
     storage.write_json(plan.folder / "run.json", {
         "chapter": plan.chapter, "kind": "sweep", "sweep": plan.name, "experiment": plan.experiment,
-        "parameters": {"profile": plan.profile, "overrides": plan.overrides, "grid": plan.grid,
-                       "seeds": format_seeds(sorted(plan.seeds)), "seeds_per_job": plan.seeds_per_job,
-                       "device": plan.device},
-        "jobs": [job.id for job in plan.jobs], "tables": names, "git_commit": provenance.git_commit(),
+        "parameters": {k: v for k, v in plan.parameters().items() if k != "experiment"},
+        "jobs": [job.id for job in plan.jobs], "tables": names, "table_records": written,
+        "numerics": sorted({(record.get("identity") or {}).get("numerics", "legacy, unrecorded") for record in records}),
+        "identities": {job.id: record.get("identity", "legacy, unrecorded") for job, record in zip(plan.jobs, records)},
+        "git_commit": provenance.git_commit(),
         "device": ", ".join(devices), "gpu": ", ".join(gpus) or None, "versions": provenance.versions(),
         "wall_seconds": round(sum(record["wall_seconds"] for record in records), 1),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
@@ -475,14 +480,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="workers of the embedded cluster (default: one per core)")
     parser.add_argument("--sweep", help="the sweep's folder name under results/NAME/ (default: profile and a hash)")
     parser.add_argument("--root", default="results", help="the results folder (default: results)")
+    parser.add_argument("--replace", action="store_true", help="replace results under this label made with other "
+                        "parameters, code or numerics (moved to <sweep>/replaced/)")
+    parser.add_argument("--allow-long", action="store_true", help=f"allow training past {profiles.MAX_STEPS:,} steps")
     args = parser.parse_args(argv)
     try:  # wrong arguments: a usage message before any worker starts
         planned = plan(args.name, args.seeds, args.grid, args.profile, args.overrides, args.seeds_per_job,
-                       args.device, args.sweep, args.root)
-    except ValueError as error:
+                       args.device, args.sweep, args.root, allow_long=args.allow_long or None)
+        done = _prepare(planned, args.replace)
+    except (ValueError, cluster.SchedulerError) as error:
         parser.error(str(error))
-    print(f"sweep {planned.name}: {len(planned.jobs)} job(s) of {args.name} -> {planned.folder}", flush=True)
-    outcome = run(planned, scheduler=args.scheduler, workers=args.workers)
+    todo = [job for job in planned.jobs if job.id not in done]
+    print(f"sweep {planned.name}: {len(planned.jobs)} job(s) of {args.name} -> {planned.folder}; "
+          f"{cluster.estimate(sum(job.seed_steps for job in todo), planned.experiment, args.workers)}", flush=True)
+    t0 = time.perf_counter()
+    try:
+        outcome = run(planned, scheduler=args.scheduler, workers=args.workers, replace=args.replace)
+    except cluster.SchedulerError as error:
+        print(f"sweep {planned.name}: {error}", file=sys.stderr)
+        return 2
+    cluster.record_rate(sum(job.seed_steps for job in todo if job.id in outcome.ran), time.perf_counter() - t0,
+                        planned.experiment, args.workers)
     print(f"sweep {planned.name}: {len(outcome.ran)} job(s) run, {len(outcome.skipped)} already done, "
           f"{len(outcome.failed)} failed")
     if outcome.failed:

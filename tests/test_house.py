@@ -1,5 +1,7 @@
-"""The house rules of ../shared/ARCHITECTURE.md, checked from the source with ``ast``: imports point
-down the layers only, no cycle, no gancore import hidden inside a function, modules of one idea."""
+"""The house rules (after ../shared/ARCHITECTURE.md), checked from the source with ``ast``: imports
+point down the layers of LAYERS below (the one table of layers) only, no cycle, no gancore import
+hidden inside a function, modules of one idea; and the chapters' rules (no functions, a code budget,
+no typed result numbers in prose)."""
 
 from __future__ import annotations
 
@@ -12,21 +14,22 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "gancore"
 REPO = PACKAGE.parent
 
-# ARCHITECTURE.md's layers; a module may import only modules of a LOWER layer number.
-# Refinements of the table there: `storage` (atomic writes, checksummed torch files) lies below
-# layer 0, since every writer uses it, and so does `numerics` (portable CPU numerics, applied on import); `streams` (a run's data order, noise and penalty generators) and
-# `checkpoint` (reading, writing, comparing checkpoints) are the two parts of the loop that need no
-# model; `games` sits one layer above `solvers`, whose projections and averaging its test games use;
-# `claims` (a chapter's verdict table, read back by the scorecard) builds on `stats`; `arena` (every
-# method on the same games) and `exploit` (full-game exploitability with fresh best responses) sit in
-# the top layer beside `runs` and `sweep`, since they use the recipes and DO-GAN of layer 4.
+# THE table of layers: the one copy in the repository (README.md and gancore/__init__.py point here;
+# where ../shared/ARCHITECTURE.md's older table differs, this one holds). A module may import only
+# modules of a LOWER layer number. `storage` (atomic writes, checksummed torch files) and `numerics`
+# (portable CPU numerics, applied on import) lie below layer 0, since everything uses them; `streams`
+# (a run's data order, noise and penalty generators) and `checkpoint` are the two parts of the loop
+# that need no model; `verdict` (the verdict rule) builds on `stats`, and `claims` (paper files and
+# rows) on `verdict`; `games` sits one layer above `solvers`, whose projections and averaging its test
+# games use; `arena` and `exploit` sit beside `runs` and `sweep`, since they use the recipes and
+# DO-GAN of layer 4; `chapter` (the chapters' facade) and `reports` (each chapter's analysis) on top.
 LAYERS = {
     "storage": -1, "numerics": -1,
     "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0,
     "solvers": 1, "metrics": 1, "divergences": 1, "verdict": 1,
     "games": 2, "train": 2, "claims": 2,
     "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3,
-    "dogan": 4, "experiments": 4, "plotting": 4,
+    "dogan": 4, "experiments": 4, "plotting": 4, "cluster": 4, "sweepstore": 4,  # cluster, sweepstore: sweep's parts
     "runs": 5, "sweep": 5, "arena": 5, "exploit": 5,
     "chapter": 6, "reports": 6,
 }
@@ -101,7 +104,7 @@ def _graph() -> tuple[dict[str, set[str]], list[tuple[str, str, int]]]:
 
 def test_every_module_has_a_layer():
     missing = sorted({_top(m) for m in _modules() if m and not m.startswith("__")} - set(LAYERS))
-    assert not missing, f"modules without a layer in ARCHITECTURE.md (add them there and here): {missing}"
+    assert not missing, f"modules without a layer (add them to LAYERS above): {missing}"
 
 
 def test_imports_point_down_the_layers():

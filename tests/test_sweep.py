@@ -152,14 +152,23 @@ def test_sweep_equals_serial_runs_and_a_second_run_runs_nothing(client, tmp_path
     assert set(tables) == {"ring", "curves"} and len(tables["ring"]) == 8
 
 
+def _refuses_large_batches(settings, seeds, device):
+    """The toolkit experiment, raising for a batch size above 32 (a batch size of 0, which raised in
+    training before, is now refused when the sweep is planned)."""
+    if settings["batch_size"] > 32:
+        raise ValueError(f"Invalid batch size {settings['batch_size']}")
+    return experiments.toolkit_ring(settings, seeds, device)
+
+
 def test_a_job_that_raises_is_recorded_and_the_others_finish(client, tmp_path):
-    plan = _plan(tmp_path, grid={"batch_size": [32, 0]}, seeds="0-1")
+    raising = sweep.Experiment("toolkit, raising", _refuses_large_batches, sweep.EXPERIMENTS["toolkit"].seed_steps)
+    plan = _plan(tmp_path, grid={"batch_size": [32, 64]}, seeds="0-1", experiment=raising)
     outcome = sweep.run(plan, client=client)
     good, bad = plan.jobs
     assert outcome.ran == [good.id] and list(outcome.failed) == [bad.id]
-    assert "Invalid batch size 0" in outcome.failed[bad.id]
+    assert "Invalid batch size 64" in outcome.failed[bad.id]
     failure = storage.read_json(plan.folder / "failed" / f"{bad.id}.json")
-    assert "Invalid batch size 0" in failure["traceback"] and failure["cell"] == {"batch_size": 0}
+    assert "Invalid batch size 64" in failure["traceback"] and failure["cell"] == {"batch_size": 64}
     assert plan.done(good) and not plan.done(bad)
     assert not (plan.folder / "run.json").exists()  # no merge while a job has failed
     with pytest.raises(ValueError, match=f"job\\(s\\) {bad.id} not done"):

@@ -1,0 +1,313 @@
+"""The DO-GAN chapter's analysis (``book/double_oracle.md``): the exact-oracle check on random matrix
+games, the ring demonstration and its ablation, the paired image comparison against each base GAN,
+the evidence its claim rows get, and the sentences its prose glues from the numbers.
+
+Every function takes the chapter's settings (``profiles.get("double_oracle", ...)``, read as a
+mapping) and returns tables or text; the chapter only calls them and shows what they return.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import data, dogan, experiments, exploit, losses, metrics, models, oracle, plotting, stats, train
+
+__all__ = ["matrix_games", "ring_quality", "ring_players", "ring_dogan", "RingDemo", "ring_demo", "ring_ablation",
+           "ring_outcome", "ablation_outcome", "image_comparison", "paired", "image_evidence", "budget_note",
+           "pairs_outcome", "image_summary", "overhead", "plot_meta", "plot_ring", "plot_samples"]
+
+HISTORY = ["iteration", "rows", "cols", "value", "row_gain", "col_gain", "modes", "hqs", "kl"]
+RING = ["modes", "hqs", "kl", "success"]
+
+
+# --- the double oracle with exact oracles ------------------------------------------------------
+
+def matrix_games(size: int, seeds: Sequence[int]) -> pd.DataFrame:
+    """The double oracle with exact oracles (:func:`gancore.oracle.matrix_oracles`) on one random
+    ``size`` x ``size`` game per seed (standard normal payoffs from ``numpy.random.default_rng(seed)``),
+    against the LP's solution of the whole game: one row per game with the full game's ``value`` and
+    equilibrium supports, the DO's ``iterations``, meta-game size, ``DO value``, ``|value gap|`` and the
+    ``full exploitability`` (NashConv in the whole game) of its final meta-strategies."""
+    rows = []
+    for seed in seeds:
+        A = np.random.default_rng(seed).normal(size=(size, size))
+        x, y, value = oracle.solve_matrix_game(A)
+        run = oracle.double_oracle(*oracle.matrix_oracles(A), 0, 0, iterations=size, eps=1e-9)
+        p = oracle.full_strategy(size, run.rows, run.sigma_row)
+        q = oracle.full_strategy(size, run.cols, run.sigma_col)
+        rows.append({"seed": seed, "value": value, "support rows": int((x > 1e-9).sum()),
+                     "support cols": int((y > 1e-9).sum()), "converged": bool(run.converged),
+                     "iterations": len(run.history) - 1, "meta rows": len(run.rows), "meta cols": len(run.cols),
+                     "DO value": run.value, "|value gap|": abs(run.value - value),
+                     "full exploitability": oracle.exploitability(A, p, q)})
+    return pd.DataFrame(rows)
+
+
+# --- the ring -----------------------------------------------------------------------------------
+
+def ring_quality(samples: torch.Tensor, ring: Any) -> dict[str, float]:
+    """:func:`gancore.metrics.ring_metrics` of ``samples`` on the ring data set ``ring`` as floats."""
+    return {k: float(v) for k, v in metrics.ring_metrics(samples, ring.means, ring.sigma).items()}
+
+
+def ring_players(settings: Mapping[str, Any]) -> tuple[Any, Any]:
+    """``(make_G, make_D)``: the vanilla MLP pair of width ``ring.width`` and depth ``ring.depth``."""
+    r = settings["ring"]
+    return models.gan_pair("vanilla", (2,), latent_dim=2, width=r["width"], depth=r["depth"])
+
+
+def ring_dogan(settings: Mapping[str, Any], ring: Any, *, cap: int | None, ewc_lambda: float, seed: int = 0,
+               device: Any = "cpu", evaluate: bool = False, initial: Any = None) -> dogan.DOGANResult:
+    """:func:`gancore.dogan.dogan` on the ring with the chapter's settings (``ring.*``, ``lr``, ``betas``,
+    ``eps``, ``batch_size``, ``fisher_batches``, ``n_payoff``) and the non-saturating loss, with support
+    cap ``cap`` and EWC strength ``ewc_lambda``; ``evaluate``: ring metrics of the mixture after each
+    iteration (``n_eval`` samples) as history columns; ``initial``: start from another run's ``(G_0, D_0)``."""
+    P, r = settings, settings["ring"]
+    make_G, make_D = ring_players(P)
+    check = (lambda t, result: ring_quality(result.sample(P["n_eval"]), ring)) if evaluate else None
+    return dogan.dogan(make_G, make_D, ring, loss=losses.gan_loss("ns"), latent_dim=2, iterations=r["iterations"],
+                       oracle_steps=r["oracle_steps"], init_steps=r["init_steps"], batch_size=P["batch_size"],
+                       lr_G=P["lr"], lr_D=P["lr"], betas=P["betas"], eps=P["eps"], cap=cap, ewc_lambda=ewc_lambda,
+                       fisher_batches=P["fisher_batches"], n_payoff=P["n_payoff"], seed=seed, device=device,
+                       evaluate=check, initial=initial)
+
+
+@dataclass
+class RingDemo:
+    """One seed of DO-GAN on the ring beside a single GAN trained alone for as many steps: the DO-GAN
+    ``result`` and its wall ``seconds``, the per-iteration ``history`` table (with the exploitability of
+    the previous meta-strategies), the ``comparison`` table (single GAN, mixture, each generator alone),
+    and the samples shown in the figure (``base``, ``mixture`` with the ``index`` of each sample's
+    generator, the real ``test`` points)."""
+
+    result: dogan.DOGANResult
+    seconds: float
+    history: pd.DataFrame
+    comparison: pd.DataFrame
+    base: torch.Tensor
+    mixture: torch.Tensor
+    index: torch.Tensor
+    test: torch.Tensor
+
+
+def ring_demo(settings: Mapping[str, Any], seed: int = 0, device: Any = "cpu") -> RingDemo:
+    """DO-GAN on the ring (:func:`ring_dogan` with ``ring.cap`` and ``ewc_lambda``, evaluated along the
+    way) and the single GAN (alternating updates, Adam(``lr``, ``betas``)) for ``result.training_steps``
+    steps from ``torch.manual_seed(seed)``, both scored on ``n_eval`` samples (:class:`RingDemo`)."""
+    P = settings
+    ring = data.load("ring")
+    t0 = time.perf_counter()
+    result = ring_dogan(P, ring, cap=P["ring"]["cap"], ewc_lambda=P["ewc_lambda"], seed=seed, device=device,
+                        evaluate=True)
+    seconds = time.perf_counter() - t0
+    history = result.history[HISTORY].copy()
+    history["exploitability"] = history.row_gain + history.col_gain
+    make_G, make_D = ring_players(P)
+    torch.manual_seed(seed)
+    G, D = make_G(), make_D()
+    train.fit(G, D, ring, loss=losses.gan_loss("ns"), opt_G=torch.optim.Adam(G.parameters(), P["lr"], betas=P["betas"]),
+              opt_D=torch.optim.Adam(D.parameters(), P["lr"], betas=P["betas"]), steps=result.training_steps,
+              batch_size=P["batch_size"], latent_dim=2, policy="alternating", seed=seed, device=device, progress=False)
+    n = P["n_eval"]
+    z = metrics.fixed_noise(n, 2, 12345)
+    base = metrics.sample_in_chunks(G, z, n)
+    mixture, index = result.sample(n, return_index=True)
+    rows = [{"model": f"single GAN, {result.training_steps} steps", **ring_quality(base, ring)},
+            {"model": "DO-GAN mixture", **ring_quality(mixture, ring)}]
+    rows += [{"model": f"  DO generator {s.name} alone",
+              **ring_quality(metrics.sample_in_chunks(s.build(make_G), z, n), ring)} for s in result.generators]
+    test = data.as_tensor(data.load("ring", split="test"))[:n]
+    return RingDemo(result, seconds, history, pd.DataFrame(rows)[["model"] + RING], base, mixture, index, test)
+
+
+def ring_ablation(settings: Mapping[str, Any], demo: RingDemo, seed: int = 0, device: Any = "cpu") -> pd.DataFrame:
+    """The demo's DO-GAN run beside the same run (same ``G_0, D_0``) with each cap of ``ablation_caps``
+    and without EWC (``ewc_lambda = 0``): one row per variant with the stored sets' sizes and bytes,
+    the mean exploitability of the previous meta-strategies over the iterations, and the ring metrics
+    of the final mixture."""
+    P, ring = settings, data.load("ring")
+    runs = [(P["ring"]["cap"], P["ewc_lambda"], demo.result)]
+    runs += [(cap, P["ewc_lambda"], ring_dogan(P, ring, cap=cap, ewc_lambda=P["ewc_lambda"], seed=seed,
+                                               device=device, initial=demo.result.initial))
+             for cap in P["ablation_caps"]]
+    runs.append((P["ring"]["cap"], 0.0, ring_dogan(P, ring, cap=P["ring"]["cap"], ewc_lambda=0.0, seed=seed,
+                                                   device=device, initial=demo.result.initial)))
+    rows = []
+    for cap, lam, run in runs:
+        later = run.history.iloc[1:]
+        quality = ring_quality(run.sample(P["n_eval"]), ring)
+        rows.append({"cap": "none" if cap is None else cap, "EWC lambda": lam, "generators": len(run.generators),
+                     "discriminators": len(run.discriminators), "stored kB": run.stored_bytes() / 1024,
+                     "mean exploitability": float((later.row_gain + later.col_gain).mean()),
+                     **{k: quality[k] for k in ("modes", "hqs", "kl")}})
+    return pd.DataFrame(rows)
+
+
+def _modes(k: float, total: int) -> str:
+    k = int(round(k))
+    return f"{k} of the {total} modes" if k else f"none of the {total} modes"
+
+
+def ring_outcome(comparison: pd.DataFrame, total: int) -> str:
+    """What the ring comparison table of :func:`ring_demo` shows, as a clause that follows "DO-GAN"
+    (e.g. "fails on the ring: its mixture covers none of the 8 modes (HQS 0.000) ..."): the mixture's
+    modes against the single GAN's, its best generator alone, with their high-quality-sample shares."""
+    single, mixture = comparison.iloc[0], comparison.iloc[1]
+    alone = comparison.iloc[2:]
+    if mixture.modes == 0:
+        head = "fails on the ring"
+    elif mixture.modes < single.modes:
+        head = "covers fewer modes than the single GAN"
+    elif mixture.modes > single.modes:
+        head = "covers more modes than the single GAN"
+    else:
+        head = "covers as many modes as the single GAN"
+    best = alone.modes.max() if len(alone) else 0
+    return (f"{head}: its mixture covers {_modes(mixture.modes, total)} (HQS {mixture.hqs:.3f}), its best "
+            f"generator alone {_modes(best, total)}, and the single GAN trained alone for the same number of "
+            f"steps {_modes(single.modes, total)} (HQS {single.hqs:.3f})")
+
+
+def ablation_outcome(ablation: pd.DataFrame, total: int) -> str:
+    """What the ablation table of :func:`ring_ablation` shows about the mixtures' modes, as a clause:
+    "no variant's mixture covers any of the 8 modes", "every variant's mixture covers 3 of the 8
+    modes", or the range and the variant with the most."""
+    low, high = int(ablation.modes.min()), int(ablation.modes.max())
+    if high == 0:
+        return f"no variant's mixture covers any of the {total} modes"
+    if low == high:
+        return f"every variant's mixture covers {_modes(high, total)}"
+    best = ablation.loc[ablation.modes.idxmax()]
+    return (f"the variants' mixtures cover between {low} and {high} of the {total} modes (the most with cap "
+            f"{best.cap}, EWC lambda {best['EWC lambda']:g})")
+
+
+# --- images: DO-GAN against each base GAN -------------------------------------------------------
+
+def image_comparison(settings: Mapping[str, Any], seed: int = 0, device: Any = "cpu",
+                     workers: int | None = None) -> tuple[pd.DataFrame, dict[tuple[str, str], Any]]:
+    """:func:`gancore.exploit.dogan_against_base` for every data set of ``image.data``, base GAN of
+    ``base_gans`` and seed ``seed .. seed + image.seeds - 1``, one job per process
+    (:func:`gancore.experiments.in_processes`; one process on a GPU, or ``workers``). Returns the
+    table (one row per data set, base GAN and seed) and the samples ``(base, DO-GAN)`` of seed ``seed``
+    by ``(data, base GAN)``."""
+    P = settings
+    dev = train.resolve_device(device)
+    jobs = [{"settings": P, "data_name": name, "base": base, "seed": s, "device": dev}
+            for name in P["image"]["data"] for base in P["base_gans"]
+            for s in range(seed, seed + P["image"]["seeds"])]
+    if workers is None and dev.type == "cuda":
+        workers = 1
+    results = experiments.in_processes(exploit.dogan_against_base, jobs, workers=workers)
+    samples = {(j["data_name"], j["base"]): r["samples"] for j, r in zip(jobs, results) if j["seed"] == seed}
+    return pd.DataFrame([r["row"] for r in results]), samples
+
+
+def paired(first: Sequence[float], second: Sequence[float]) -> stats.Comparison:
+    """``first`` against ``second`` paired by position (:func:`gancore.stats.compare_paired`); where
+    every pair differs by the same amount (no spread for a t test), the share of pairs in which
+    ``first`` is the higher against the share in which it is the lower (:func:`gancore.stats.compare_rates`,
+    so a "<" ordering reads the same way: first below second)."""
+    try:
+        return stats.compare_paired(first, second)
+    except ValueError:
+        a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+        return stats.compare_rates(int((a > b).sum()), a.size, int((a < b).sum()), a.size)
+
+
+def image_evidence(table: pd.DataFrame) -> dict[str, stats.Comparison]:
+    """The two comparisons of DO-GAN against its base GAN over a table of
+    :func:`image_comparison` rows, paired by (data, base GAN, seed): ``fd`` (Frechet distances,
+    DO-GAN first) and ``exploit`` (the fresh-best-response lower bounds on exploitability)."""
+    return {"fd": paired(table["FD DO-GAN"], table["FD base"]),
+            "exploit": paired(table["exploit. DO-GAN"], table["exploit. base"])}
+
+
+def budget_note(image: Mapping[str, Any], table: pd.DataFrame) -> str:
+    """How the training steps were split, for a claim row's note: DO-GAN's ``train.fit`` steps (the
+    initial GAN, then two oracles per iteration, each moving one player) against the base GAN's
+    (each step moves both players), the fresh best responses that score both, and the pairs."""
+    planned = image["init_steps"] + 2 * image["iterations"] * image["oracle_steps"]
+    steps = sorted(set(int(s) for s in table["steps"]))
+    used = (f"{planned:,} fit steps" if steps == [planned] else
+            f"{steps[0]:,} to {steps[-1]:,} fit steps (planned {planned:,}; the DO stopped early)")
+    return (f"{len(table)} (data, base GAN, seed) pairs; DO-GAN {used}: {image['init_steps']:,} initial GAN "
+            f"(both players) + {image['iterations']} iterations x 2 oracles x {image['oracle_steps']:,} (one "
+            f"player each); base GAN alone the same steps (both players each step); scored by fresh best "
+            f"responses of {image['br_steps']:,} steps per player")
+
+
+def pairs_outcome(table: pd.DataFrame, measure: str) -> str:
+    """In how many pairs DO-GAN's ``measure`` (``"FD"`` or ``"exploit."``) is lower, and in how many
+    higher, than its base GAN's: "lower in 3 and higher in 9 of the 12 pairs"."""
+    do, base = table[f"{measure} DO-GAN"].to_numpy(float), table[f"{measure} base"].to_numpy(float)
+    return f"lower in {int((do < base).sum())} and higher in {int((do > base).sum())} of the {len(table)} pairs"
+
+
+def image_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per base GAN: the geometric mean Frechet distance with its log-scale interval
+    (``stats.mean_interval(method="log")``, never negative) and the mean exploitability bound with its
+    t interval, for DO-GAN and the base GAN alone, as text."""
+    columns = {"FD base": "log", "FD DO-GAN": "log", "exploit. base": "t", "exploit. DO-GAN": "t"}
+    return pd.DataFrame({c: {b: str(stats.mean_interval(part[c], method=m))
+                             for b, part in table.groupby("base GAN", sort=False)}
+                         for c, m in columns.items()}).rename_axis("base GAN")
+
+
+def overhead(history: pd.DataFrame) -> dict[str, float]:
+    """Seconds spent in the oracles, the payoff evaluation, the LP and the pruning over a DO run's
+    ``history``, and ``overhead``: the share of all four that is not the oracles."""
+    spent = {k: float(history[k].sum()) for k in ("oracle_s", "payoff_s", "solve_s", "prune_s")}
+    total = sum(spent.values())
+    return spent | {"overhead": (total - spent["oracle_s"]) / total if total > 0 else float("nan")}
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+def plot_meta(history: pd.DataFrame) -> plt.Figure:
+    """The meta game after the first, middle and last iteration (``U`` with sigma_G, sigma_D as the
+    row and column labels) and the oracles' gains with their sum along the iterations."""
+    shown = sorted({1, max(1, len(history) // 2), len(history) - 1})
+    fig, axes = plt.subplots(1, len(shown) + 1, figsize=(4.2 * (len(shown) + 1), 3.8))
+    for ax, t in zip(axes, shown):
+        row = history.iloc[t]
+        plotting.heatmap(row.U, ax=ax, row_labels=[f"{p:.2f}" for p in row.sigma_row],
+                         col_labels=[f"{p:.2f}" for p in row.sigma_col], title=f"U after iteration {t}",
+                         xlabel="discriminators (sigma_D)", ylabel="generators (sigma_G)")
+    later = history.iloc[1:]
+    plotting.curves(later.iteration, {"generator gain": later.row_gain, "discriminator gain": later.col_gain,
+                                      "exploitability": later.row_gain + later.col_gain},
+                    ax=axes[-1], xlabel="DO iteration", title="best-response gains")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ring(demo: RingDemo, means: torch.Tensor) -> plt.Figure:
+    """The single GAN's samples, the DO-GAN mixture's coloured by generator, and the real test points."""
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.7))
+    plotting.ring_scatter(demo.base, means, ax=axes[0], title="single GAN")
+    plotting.ring_scatter(demo.mixture, means, ax=axes[1], title="DO-GAN mixture")
+    axes[1].scatter(demo.mixture[:, 0], demo.mixture[:, 1], c=demo.index.numpy(), s=2, cmap="tab10")
+    plotting.ring_scatter(demo.test, means, ax=axes[2], title="real (test)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_samples(samples: Mapping[tuple[str, str], Any]) -> plt.Figure:
+    """For each (data, base GAN): its samples alone (top) and DO-GAN's on it (bottom)."""
+    keys = list(samples)
+    fig, axes = plt.subplots(2, len(keys), figsize=(3.2 * len(keys), 6.4), squeeze=False)
+    for k, key in enumerate(keys):
+        base_x, do_x = samples[key]
+        plotting.sample_grid(base_x, nrow=8, ax=axes[0, k], title=f"{key[1]} ({key[0]})")
+        plotting.sample_grid(do_x, nrow=8, ax=axes[1, k], title=f"DO-GAN on {key[1]}")
+    fig.tight_layout()
+    return fig
