@@ -47,9 +47,11 @@ import torch
 from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 
+from .formats import FormatError, check_celeba_lists, check_mnist, load_cifar_batch
 from .storage import CorruptFileError
 
-__all__ = ["load", "NAMES", "EMBEDDED", "SPLITS", "as_tensor", "ring_means", "data_root", "DataNotFoundError"]
+__all__ = ["load", "NAMES", "EMBEDDED", "SPLITS", "as_tensor", "ring_means", "data_root", "DataNotFoundError",
+           "require"]
 
 RING_DATA_SEED = 1
 SPLIT_SEED = 0
@@ -217,6 +219,10 @@ def _mnist(split: str, root: Path, download: bool = False) -> Dataset:
         for f in _MNIST_FILES[part]:
             if (raw / f).is_file():
                 _check_idx(raw / f)
+        images, labels = (raw / f for f in _MNIST_FILES[part])
+        if images.is_file() and labels.is_file():
+            _checked(check_mnist, images, labels, how="Download MNIST again (data.load('mnist', download=True)) "
+                     "or copy the four uncompressed idx files from a good copy.")
     try:
         return _train_test(lambda train: MNIST(str(root), train=train, download=download,
                                                transform=_image_transform(None, 1)), split)
@@ -276,17 +282,50 @@ def _check_files(name: str, folder: Path, files: list[tuple[str, str | None]], e
     return _missing(name, folder, f"{how}.", f"missing: {', '.join(missing)}" if missing else str(err))
 
 
+def _checked(check: Callable[..., object], *args: object, how: str) -> object:
+    """``check(*args)``, a :class:`~gancore.formats.FormatError` raised as ``CorruptFileError`` naming the file."""
+    try:
+        return check(*args)
+    except FormatError as err:
+        raise CorruptFileError(err.path, err.reason, how) from err
+
+
+class _Cifar10(Dataset):
+    """CIFAR-10 python batches read by :func:`gancore.formats.load_cifar_batch` (never by ``pickle``'s
+    code-running loader), as ``(transform(PIL image), label)`` like torchvision's ``CIFAR10``."""
+
+    def __init__(self, files: list[Path], transform: Callable[[Image.Image], torch.Tensor]) -> None:
+        batches = [_checked(load_cifar_batch, f, how=_CIFAR_HOW) for f in files]
+        self.data = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        self.targets = np.concatenate([b["labels"] for b in batches]).tolist()
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.transform(Image.fromarray(self.data[index])), self.targets[index]
+
+
+_CIFAR_HOW = "Unpack cifar-10-python.tar.gz there again (or pass download=True)."
+
+
 def _cifar10(split: str, root: Path, download: bool = False, verify: bool | None = None) -> Dataset:
     from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity, download_and_extract_archive
 
-    cls = CIFAR10 if _verify(verify) else _without_md5(CIFAR10)
-    try:
-        return _train_test(lambda train: cls(str(root), train=train, download=download,
-                                             transform=_image_transform(None, 3)), split)
-    except RuntimeError as err:  # torchvision: a file is missing or its md5 does not match
-        files = cls.train_list + cls.test_list + [[cls.meta["filename"], cls.meta["md5"]]]
-        raise _check_files("CIFAR-10", root / cls.base_folder, files, err,
-                           "Unpack cifar-10-python.tar.gz there") from err
+    check, folder = _verify(verify), root / CIFAR10.base_folder
+    files = [(f, md5 if check else None) for f, md5 in CIFAR10.train_list + CIFAR10.test_list
+             + [[CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]]
+    if download and not all((folder / f).is_file() for f, _ in files):
+        download_and_extract_archive(CIFAR10.url, str(root), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5)
+    if not all((folder / f).is_file() and (md5 is None or check_integrity(str(folder / f), md5)) for f, md5 in files):
+        err = RuntimeError("Dataset not found or corrupted.")
+        raise _check_files("CIFAR-10", folder, files, err, "Unpack cifar-10-python.tar.gz there") from err
+    _checked(load_cifar_batch, folder / CIFAR10.meta["filename"], True, how=_CIFAR_HOW)
+    return _train_test(lambda train: _Cifar10([folder / f for f, _ in (CIFAR10.train_list if train else
+                                                                        CIFAR10.test_list)],
+                                              _image_transform(None, 3)), split)
 
 
 class _Unlabelled(Dataset):
@@ -307,6 +346,7 @@ def _celeba(split: str, root: Path, download: bool = False, size: int = 64, veri
     from torchvision.datasets import CelebA
 
     cls = CelebA if _verify(verify) else _without_md5(CelebA)
+    _checked(check_celeba_lists, root / cls.base_folder, how="Put CelebA's list files there again from the release.")
     try:
         return _Unlabelled(cls(str(root), split=split, target_type=[], download=download,
                                transform=_image_transform(size, 3)))
@@ -422,6 +462,35 @@ def load(name: str, root: str | os.PathLike | None = None, split: str = "train",
     if name in EMBEDDED:
         return EMBEDDED[name](split, **options)
     return _REAL[name](split, data_root(root), **options)
+
+
+_NEEDED = {"mnist": ["MNIST/raw/" + f for files in _MNIST_FILES.values() for f in files],
+           "cifar10": [f"cifar-10-batches-py/{f}" for f in ("data_batch_1", "data_batch_2", "data_batch_3",
+                                                             "data_batch_4", "data_batch_5", "test_batch", "batches.meta")],
+           "celeba": ["celeba/img_align_celeba", *(f"celeba/{f}" for f in ("list_eval_partition.txt",
+                      "identity_CelebA.txt", "list_attr_celeba.txt", "list_bbox_celeba.txt",
+                      "list_landmarks_align_celeba.txt"))],
+           "lsun_classroom": ["classroom_train_lmdb", "classroom_val_lmdb"]}
+
+
+def require(names: str | list[str] | tuple[str, ...], root: str | os.PathLike | None = None) -> None:
+    """Check, before any work, that the data sets ``names`` can be loaded from ``root`` (see
+    :func:`data_root`): embedded ones always can; for a real one every file and folder of its release
+    must be there. Raises :class:`DataNotFoundError` listing every missing path and how to get it, so
+    a ``paper`` run fails in its first cell, not after hours of training. Unknown name -> ValueError."""
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = [n for n in names if n not in SPLITS]
+    if unknown:
+        raise ValueError(f"Unknown data set(s) {', '.join(map(repr, unknown))}. Known data sets: {', '.join(NAMES)}.")
+    folder = data_root(root)
+    missing = {n: [p for p in _NEEDED[n] if not (folder / p).exists()] for n in names if n in _NEEDED}
+    missing = {n: paths for n, paths in missing.items() if paths}
+    if missing:
+        raise DataNotFoundError(
+            f"The data of {', '.join(missing)} is not in {folder.resolve()}: missing "
+            f"{'; '.join(f'{n}: ' + ', '.join(paths) for n, paths in missing.items())}. Put the released files there "
+            "(README, Data sets; LSUN with the LSUN project's download.py), pass root=... or set GANCORE_DATA, or "
+            "run data.load(name, download=True) once on a machine with a network (MNIST, CIFAR-10, CelebA).")
 
 
 def as_tensor(dataset: Dataset, limit: int | None = None) -> torch.Tensor:

@@ -68,7 +68,8 @@ class _Restricted(pickle.Unpickler):
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("builtins", "bytearray"), ("_codecs", "encode")}
+               ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
+               ("numpy._core.numeric", "_frombuffer"), ("builtins", "bytearray"), ("_codecs", "encode")}
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self.ALLOWED:

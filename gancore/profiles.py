@@ -219,7 +219,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                        ring=dict(batch_size=128, eval_seed=12345, alpha_d=0.3, alpha_g=1.0, alpha_generator="saturating",
                                  p_min=1e-7, dogan=dict(init=0.5, cap=4, ewc_lambda=10.0),
                                  methods=("sim-GDA", "alt-GDA", "sim-Adam", "alt-Adam", "EG", "OGDA", "SRFB",
-                                          "SRFB-avg", "coop-Adam", "alpha-GAN", "DO-GAN")),
+                                          "SRFB-avg", "coop-Adam", "alpha-GAN", "vanilla-GAN", "DO-GAN")),
                        image=dict(feature="classifier", loss="ns", alpha_d=0.6, alpha_g=1.0, seeds=3, eval_seed=12345,
                                   data_root=None, dogan=dict(init=0.5, cap=4, n_payoff=512),
                                   methods=("sim-GDA", "alt-GDA", "sim-Adam", "alt-Adam", "EG", "OGDA", "SRFB",

@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from . import numerics, profiles, provenance, storage
+from . import data, numerics, profiles, provenance, storage
 
 __all__ = ["execute", "check", "chapters", "record", "stored", "top_folder", "RUN_DIR_ENV"]
 
@@ -155,7 +155,9 @@ def _prepared(top: Path, name: str, profile: str, device: str, seed: int | None,
     source = top / "book" / f"{name}.md"
     if not source.exists():
         raise ValueError(f"Chapter {name!r} is in {top / '_toc.yml'} but its source {source} is missing.")
-    profiles.get(name, profile, overrides)
+    settings = profiles.get(name, profile, overrides)  # names, types and sense; training past the limit
+    if profile == "paper":  # the real data sets, before hours of training (the chapter calls data.require too)
+        data.require(sorted(_data_names(settings)), settings.get("data_root"))
     for key in parameters or {}:
         if key in _OWN_ARGUMENTS:
             raise ValueError(f"Pass {key} as its own argument ({_OWN_ARGUMENTS[key]}, or execute(..., {key}=...)), "
@@ -175,6 +177,26 @@ def _prepared(top: Path, name: str, profile: str, device: str, seed: int | None,
     return notebook, injected
 
 
+def _data_names(settings: Mapping[str, Any]) -> set[str]:
+    """The data sets a chapter's settings name (settings called ``data``, a name or a tuple of names)."""
+    names: set[str] = set()
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            names |= _data_names(value)
+        elif key == "data":
+            names |= {v for v in ((value,) if isinstance(value, str) else value) if isinstance(v, str)}
+    return names
+
+
+def _estimate(top: Path, name: str, profile: str) -> str:
+    """The last measured time of chapter ``name`` in ``profile`` on this machine (``_build/timings``)."""
+    try:
+        seconds = storage.read_json(top / "_build" / "timings" / f"{name}-{profile}.json")["seconds"]
+    except (OSError, KeyError, TypeError, ValueError):
+        return "no earlier run on this machine to estimate its time"
+    return f"estimated {seconds / 60:.1f} min (its last run here; changed settings change that)"
+
+
 def _publish(folder: Path, target: Path) -> Path:
     """Rename ``folder`` to ``target`` (atomic), or to ``target-2``, ``target-3``... when a run with
     that name exists already (a rename onto a folder that is not empty fails)."""
@@ -192,7 +214,8 @@ def _publish(folder: Path, target: Path) -> Path:
 
 def execute(name: str, profile: str = "quick", device: str = "auto", seed: int | None = None,
             store: bool = False, overrides: Mapping[str, Any] | None = None,
-            parameters: Mapping[str, Any] | None = None, output: str | os.PathLike | None = None) -> Path:
+            parameters: Mapping[str, Any] | None = None, output: str | os.PathLike | None = None,
+            allow_long: bool = False) -> Path:
     """Execute chapter ``name`` with papermill (see the module docstring); returns the output path:
     ``book/executed/NAME.ipynb``, or with ``store`` the stored run's folder's notebook. ``overrides``
     are settings of the profile to change, ``parameters`` other names of the parameters cell.
@@ -205,7 +228,16 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
     if store and output is not None:
         raise ValueError("A stored run's notebook goes to its results folder: give store or output, not both.")
     top = top_folder()
-    notebook, injected = _prepared(top, name, profile, device, seed, overrides, parameters)
+    saved_long = os.environ.get(profiles.LONG_ENV)
+    if allow_long:  # the chapter's kernel reads its settings with profiles.get too
+        os.environ[profiles.LONG_ENV] = "1"
+    try:
+        notebook, injected = _prepared(top, name, profile, device, seed, overrides, parameters)
+        kernel_mode = _kernel_numerics(name, store or output is not None)
+    finally:
+        if allow_long and saved_long is None:
+            os.environ.pop(profiles.LONG_ENV, None)
+    print(f"{name}: profile {profile}, numerics {kernel_mode}; {_estimate(top, name, profile)}", flush=True)
     started = _dt.datetime.now(_dt.timezone.utc)
     commit = provenance.git_commit(top)  # the code the run starts from, not the tree as it is hours later
     stamp = f"{started:%Y%m%d-%H%M%S}-{profile}"
@@ -217,8 +249,7 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
     if store:
         (top / "results" / name).mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix=f".{stamp}-", suffix=".tmp", dir=top / "results" / name))
-    kernel_mode = _kernel_numerics(name, store or output is not None)
-    saved = {key: os.environ.get(key) for key in (RUN_DIR_ENV, numerics.SWITCH, *numerics.ENVIRONMENT)}
+    saved = {key: os.environ.get(key) for key in (RUN_DIR_ENV, numerics.SWITCH, *numerics.ENVIRONMENT, profiles.LONG_ENV)}
     recorded = False  # the run finished and its run.json is written: from then on, never delete its folder
     try:
         if run_dir is not None:
@@ -226,7 +257,7 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
         else:
             os.environ.pop(RUN_DIR_ENV, None)
         # the kernel gets the numerics environment from this process: portable unless asked otherwise
-        os.environ.update(numerics.kernel_environment(kernel_mode))
+        os.environ.update(numerics.kernel_environment(kernel_mode) | ({profiles.LONG_ENV: "1"} if allow_long else {}))
         t0 = time.perf_counter()
         papermill.execute_notebook(str(unexecuted), str(executed), parameters=injected, cwd=str(top / "book"),
                                    kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=False)
@@ -320,6 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     ex.add_argument("--store", action="store_true", help="keep the run under results/NAME/<run>/ with run.json")
     ex.add_argument("--overrides", type=_json_object, metavar="JSON",
                     help="settings of the profile to change, a JSON object, e.g. '{\"steps\": 500}'")
+    ex.add_argument("--allow-long", action="store_true", help=f"allow training past {profiles.MAX_STEPS:,} steps")
     ex.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="any other parameter of the chapter's parameters cell (value parsed as JSON if it can be)")
     args = parser.parse_args(argv)
@@ -332,10 +364,14 @@ def main(argv: list[str] | None = None) -> None:
 
     parameters = {k: parse(v) for k, v in args.parameter}
     try:  # wrong arguments: a usage message, before any kernel starts
+        if args.allow_long:
+            os.environ[profiles.LONG_ENV] = "1"
         check(args.name, args.profile, args.device, args.seed, args.overrides, parameters)
-    except ValueError as e:
+        _kernel_numerics(args.name, args.store)
+    except (ValueError, data.DataNotFoundError) as e:
         ex.error(str(e))
-    execute(args.name, args.profile, args.device, args.seed, args.store, args.overrides, parameters)
+    execute(args.name, args.profile, args.device, args.seed, args.store, args.overrides, parameters,
+            allow_long=args.allow_long)
 
 
 if __name__ == "__main__":

@@ -119,14 +119,14 @@ class _Arena:
         for name in names:
             m, alpha = contestant(name)
             runs.setdefault((m.solver, m.policy, alpha), {})["frechet (average)" if m.average else "frechet"] = name
-        alt = ("adam", "alternating", False)
+        alt = ("adam", "alternating", None)
         if init_steps is not None:
             runs.setdefault(alt, {})
         tables, first = [], None
         with tempfile.TemporaryDirectory() as folder:
             for key, metric_names in runs.items():
                 m = method("alt-Adam") if key == alt else contestant(next(iter(metric_names.values())))[0]
-                loss, resume = self.alpha if key[2] else self.loss, {}
+                loss, resume = self.alpha if key[2] == "alpha" else self.loss, {}
                 if key == alt and init_steps is not None:
                     path = Path(folder) / "alt-Adam.pt"
                     first = self.train(m, loss, lr, seed, steps=init_steps, checkpoint=path,
@@ -225,12 +225,13 @@ def _grid(finals: pd.DataFrame) -> pd.DataFrame:
 
 
 def _leaderboard(finals: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
-    """Each method at its best lr: final FD mean with its 95% t interval over seeds, ordered (best first)."""
+    """Each method at its best lr: final FD's geometric mean with its 95% t interval on the log scale over
+    seeds (a distance: never a negative bound), ordered (best first)."""
     rows = []
     for _, b in best.iterrows():
         own = finals[(finals.method == b["method"]) & (finals.lr == b["lr"])]
         if own["fd"].notna().any():
-            iv = stats.mean_interval(own["fd"].to_numpy())
+            iv = stats.mean_interval(own["fd"].to_numpy(), method="log")
             fd, low, high, n, text = iv.estimate, iv.low, iv.high, iv.n, str(iv)
         else:
             fd, low, high, n, text = np.nan, np.nan, np.nan, 0, "all diverged"
@@ -267,7 +268,8 @@ def image_arena(settings: Mapping[str, Any], device: str | torch.device = "auto"
     * ``finals``: the last evaluation of every run (``fd`` NaN for a diverged run);
     * ``grid``: per method and lr, the mean final FD (inf when a seed diverged), seeds, diverged, ``best``;
     * ``best``: the grid's best rows, one per method;
-    * ``leaderboard``: per method at its best lr and equal budget, the final FD's mean, 95% t interval,
+    * ``leaderboard``: per method at its best lr and equal budget, the final FD's geometric mean, its 95%
+      interval (t on the log scale),
       n (seeds kept), diverged seeds and the interval as text, best first;
     * ``reference``: ProCoGAN's FD over the seeds (another generator class: linear, closed form), its
       parameter count (entries of its linear maps) and fit seconds; the real test images (the floor);

@@ -29,7 +29,11 @@ coop-Adam  Adam under the cooperative who-updates rule (Babu et al.)       coope
 The double oracle is not a per-step method (its unit is a trained best response); each game runs it
 with its own oracles on the same budget. The ring and the digits add two contestants (:data:`CONTESTANTS`):
 ``alpha-GAN`` (alt-Adam on an (alpha_D, alpha_G) loss) and ``DO-GAN`` (:func:`gancore.dogan.dogan`, its
-budget split by :func:`dogan_steps`); :func:`check_group` checks the settings both games share.
+budget split by :func:`dogan_steps`); the ring adds ``vanilla-GAN`` (:data:`RING_ONLY`): alt-Adam on the
+same alpha loss at (alpha_D, alpha_G) = (1, 1), i.e. the saturating vanilla GAN of Goodfellow et al. with
+the same clamp, the baseline Welfert et al. compare alpha-GAN with on the ring (ISIT 2023, Fig. 2b; on
+images their generator is non-saturating, so there alt-Adam on the NS loss is the paper's vanilla GAN).
+:func:`check_group` checks the settings both games share.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ from .. import train
 from ..repeated import Cooperative
 from ..solvers import SRFB, ExtraGradient, OptimisticGDA
 
-__all__ = ["Method", "METHODS", "method", "BETAS", "DELTA", "ALPHA_GAN", "DO_GAN", "CONTESTANTS", "COLUMNS",
+__all__ = ["Method", "METHODS", "method", "BETAS", "DELTA", "ALPHA_GAN", "DO_GAN", "VANILLA_GAN", "CONTESTANTS",
+           "RING_ONLY", "COLUMNS",
            "DO_TIMES", "contestant", "dogan_steps", "check_group", "ordered_curves"]
 
 BETAS = (0.5, 0.999)
@@ -132,19 +137,24 @@ def method(name: str) -> Method:
     raise ValueError(f"Unknown method {name!r}. Known: {', '.join(m.name for m in METHODS)}.")
 
 
-ALPHA_GAN, DO_GAN = "alpha-GAN", "DO-GAN"
+ALPHA_GAN, DO_GAN, VANILLA_GAN = "alpha-GAN", "DO-GAN", "vanilla-GAN"
 CONTESTANTS: tuple[str, ...] = tuple(m.name for m in METHODS) + (ALPHA_GAN, DO_GAN)
 """The contestants of the ring and the digits: every method, alpha-GAN and DO-GAN."""
+RING_ONLY: tuple[str, ...] = (VANILLA_GAN,)
+"""Contestants of the ring alone: the saturating vanilla GAN, alpha-GAN's baseline there."""
 COLUMNS = ["method", "lr", "seed", "step", "evals", "seconds", "metric", "value"]
 """The columns of a game's tidy curves (one row per evaluation, member and metric)."""
 DO_TIMES = ["oracle_s", "payoff_s", "solve_s", "prune_s"]
 """The columns of :func:`gancore.dogan.dogan`'s history that add up to a DO iteration's time."""
 
 
-def contestant(name: str) -> tuple[Method, bool]:
-    """The method a per-step contestant trains with, and whether it plays the alpha loss (``alpha-GAN``
-    is alt-Adam on the (alpha_D, alpha_G) losses)."""
-    return (method("alt-Adam"), True) if name == ALPHA_GAN else (method(name), False)
+def contestant(name: str) -> tuple[Method, str | None]:
+    """The method a per-step contestant trains with, and the loss it plays instead of the game's own:
+    ``"alpha"`` for ``alpha-GAN`` (alt-Adam on the (alpha_D, alpha_G) losses), ``"vanilla"`` for
+    ``vanilla-GAN`` (alt-Adam on the same losses at alpha_D = alpha_G = 1), None for the others."""
+    if name in (ALPHA_GAN, VANILLA_GAN):
+        return method("alt-Adam"), "alpha" if name == ALPHA_GAN else "vanilla"
+    return method(name), None
 
 
 def dogan_steps(settings: Mapping[str, Any]) -> tuple[int, int]:
@@ -167,18 +177,19 @@ def dogan_steps(settings: Mapping[str, Any]) -> tuple[int, int]:
     return init_steps, rest // per
 
 
-def check_group(settings: Mapping[str, Any], group: str, min_seeds: int) -> list[str]:
+def check_group(settings: Mapping[str, Any], group: str, min_seeds: int, extra: Sequence[str] = ()) -> list[str]:
     """The contestants of a game's settings group (``"ring"``, ``"image"``), after a ``ValueError`` naming
     the first setting that cannot run: unknown or repeated contestants, fewer than one seed, an empty grid
     or a step size <= 0, a budget or evaluation interval that is not a positive multiple of 4
     (extragradient's cost per step) or an interval that does not divide the budget, or a DO-GAN split that
-    does not spend the budget exactly (:func:`dogan_steps`). ``min_seeds`` is what the arena reports."""
+    does not spend the budget exactly (:func:`dogan_steps`). ``min_seeds`` is what the arena reports;
+    ``extra``: the game's own contestants besides :data:`CONTESTANTS` (the ring's :data:`RING_ONLY`)."""
     S = settings
-    names = list(S["methods"])
-    unknown = [n for n in names if n not in CONTESTANTS]
+    names, known = list(S["methods"]), CONTESTANTS + tuple(extra)
+    unknown = [n for n in names if n not in known]
     if not names or unknown or len(set(names)) < len(names):
         raise ValueError(f"Invalid {group}.methods {names}: give each contestant once, from "
-                         f"{', '.join(CONTESTANTS)}.")
+                         f"{', '.join(known)}.")
     if S["seeds"] < 1:
         raise ValueError(f"Invalid {group}.seeds={S['seeds']}: use at least 1 (the arena reports {min_seeds} or more).")
     if not S["lrs"] or not all(lr > 0 for lr in S["lrs"]):

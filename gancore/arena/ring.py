@@ -21,7 +21,9 @@ The setup, the same for every contestant:
   ``alpha-GAN``: alt-Adam on the (alpha_D, alpha_G) losses of Welfert et al. (ISIT 2023, Sec. III-A),
   D minimising l_aD(1, D(x)) + l_aD(0, D(G(z))) and the saturating G maximising l_aG(0, D(G(z))), with
   the paper's probability clamp ``p_min``; ``alpha_d = 0.3, alpha_g = 1``, the ring setting the paper
-  (Fig. 2b) and the book's alpha_gan chapter found best.
+  (Fig. 2b) and the book's alpha_gan chapter found best; and ``vanilla-GAN``, alt-Adam on the same losses
+  at alpha_D = alpha_G = 1 with the same generator form and clamp (the saturating vanilla GAN), the
+  baseline the paper compares alpha-GAN with.
 * **Contestants**: every method of :data:`gancore.arena.methods.METHODS` (SRFB and SRFB-avg are one run,
   scored at its last iterate and at the uniform average of its generator's iterates, (1/t) sum_{s<=t}
   theta_s, the average of ``fit(average_G="uniform")``); ``alpha-GAN``; ``DO-GAN``,
@@ -72,7 +74,7 @@ import torch
 from torch import nn
 
 from .. import data, dogan, ensemble, experiments, losses, metrics, stats, train
-from .methods import (BETAS, COLUMNS, CONTESTANTS, DO_GAN, DO_TIMES, Method, check_group, contestant,
+from .methods import (BETAS, COLUMNS, CONTESTANTS, DO_GAN, DO_TIMES, RING_ONLY, Method, check_group, contestant,
                       dogan_steps, ordered_curves)
 
 __all__ = ["RING_METRICS", "ring_arena", "ring_tables", "check_ring_settings"]
@@ -85,7 +87,7 @@ def check_ring_settings(settings: Mapping[str, Any]) -> list[str]:
     run: those of :func:`gancore.arena.methods.check_group`, no evaluation samples, or more DO-GAN seeds
     than seeds."""
     S = settings
-    names = check_group(S, "ring", 16)
+    names = check_group(S, "ring", 16, RING_ONLY)
     if S["n_eval"] < 1:
         raise ValueError(f"Invalid ring.n_eval={S['n_eval']}: evaluate on at least 1 sample (5000 or more).")
     if DO_GAN in names and not 1 <= S["dogan"]["seeds"] <= S["seeds"]:
@@ -130,12 +132,14 @@ class _Ring:
         self.ring = data.load("ring")
         self.players = experiments.ring_players(S["g_width"], S["d_width"], S["depth"])
         self.loss = losses.gan_loss("ns")
-        self.alpha = losses.gan_loss("alpha", alpha_d=S["alpha_d"], alpha_g=S["alpha_g"],
-                                     generator=S["alpha_generator"], p_min=S["p_min"])
+        self.losses = {None: self.loss}
+        for name, (a_d, a_g) in (("alpha", (S["alpha_d"], S["alpha_g"])), ("vanilla", (1.0, 1.0))):
+            self.losses[name] = losses.gan_loss("alpha", alpha_d=a_d, alpha_g=a_g, generator=S["alpha_generator"],
+                                                p_min=S["p_min"])
         self.evaluate = metrics.ring_evaluator(self.ring.means, self.ring.sigma, S["n_eval"], seed=S["eval_seed"],
                                                chunk=64)
 
-    def ensemble(self, m: Method, alpha: bool, lr: float, seeds: Sequence[int], names: Mapping[str, str],
+    def ensemble(self, m: Method, loss: str | None, lr: float, seeds: Sequence[int], names: Mapping[str, str],
                  steps: int, snapshot: int | None = None) -> tuple[list[dict], list[tuple[dict, dict]], float]:
         """``m`` at ``lr`` on ``seeds`` as one ensemble for ``steps`` steps. ``names`` maps ``"G"`` (the
         iterate) and ``"average"`` to contestant names. Returns rows of :data:`COLUMNS`, the members'
@@ -165,7 +169,7 @@ class _Ring:
             return {}
 
         try:
-            ensemble.fit(*self.players, self.ring, seeds, loss=self.alpha if alpha else self.loss,
+            ensemble.fit(*self.players, self.ring, seeds, loss=self.losses[loss],
                          optimizers=optimizers, steps=steps, batch_size=S["batch_size"], latent_dim=2,
                          policy=m.make_policy(), device=self.device, evaluate=evaluate,
                          eval_every=S["eval_every"] // m.evals_per_step, progress=False, log_every=max(1, steps))
@@ -221,19 +225,19 @@ class _Ring:
         S, runs, rows = self.S, {}, []
         for name in names:
             if name != DO_GAN:
-                m, alpha = contestant(name)
-                runs.setdefault((m.solver, m.policy, alpha), {})["average" if m.average else "G"] = name
+                m, loss = contestant(name)
+                runs.setdefault((m.solver, m.policy, loss), {})["average" if m.average else "G"] = name
         do_seeds = list(seeds[:S["dogan"]["seeds"]]) if DO_GAN in names else []
         init_steps = dogan_steps(S)[0] if do_seeds else None
-        if do_seeds and ("adam", "alternating", False) not in runs:  # alt-Adam only for DO-GAN's start
-            runs[("adam", "alternating", False)] = {}
+        if do_seeds and ("adam", "alternating", None) not in runs:  # alt-Adam only for DO-GAN's start
+            runs[("adam", "alternating", None)] = {}
         for key, named in runs.items():
-            m, alpha = contestant(next(iter(named.values()), "alt-Adam"))
-            serves_dogan = bool(do_seeds) and key == ("adam", "alternating", False)
+            m, loss = contestant(next(iter(named.values()), "alt-Adam"))
+            serves_dogan = bool(do_seeds) and key == ("adam", "alternating", None)
             run_seeds = seeds if named else do_seeds
             steps = m.steps(S["budget"]) if named else init_steps
             scored = dict(named) if named else {"G": DO_GAN}
-            found, kept, seconds = self.ensemble(m, alpha, lr, run_seeds, scored, steps,
+            found, kept, seconds = self.ensemble(m, loss, lr, run_seeds, scored, steps,
                                                  init_steps if serves_dogan else None)
             rows += [r for r in found if r["method"] != DO_GAN]
             if serves_dogan:
@@ -338,7 +342,7 @@ def ring_arena(settings: Mapping[str, Any], device: str | torch.device = "auto",
     """
     check_ring_settings(settings)
     arena = _Ring(settings, device)
-    names = [n for n in CONTESTANTS if n in settings["methods"]]
+    names = [n for n in CONTESTANTS + RING_ONLY if n in settings["methods"]]
     seeds = list(range(seed, seed + settings["seeds"]))
     rows = []
     for lr in settings["lrs"]:

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import convex, plotting, stats
+from .. import convex, experiments, plotting, stats
 
-__all__ = ["TOL", "sdp_gaps", "gda_problems", "gda_evidence", "gda_sentence", "feasible_summary",
+__all__ = ["TOL", "sdp_gaps", "gda_problem", "gda_problems", "gda_evidence", "gda_sentence", "feasible_summary",
            "toy_sentence", "procogan_tests", "plot_toys", "plot_gda", "plot_beta", "plot_procogan"]
 
 TOL = 0.01
@@ -55,25 +55,31 @@ def _hits(trajectory: pd.DataFrame, optimum: float, tol: float = TOL) -> int:
     return int((near & (trajectory.violation <= tol)).sum())
 
 
+def gda_problem(n: int, d: int, problem: int, steps: int, lr: float, eval_every: int,
+                gda_seed: int = 0) -> dict[str, float]:
+    """One row of :func:`gda_problems`: GDA on :func:`gancore.convex.comparison_problem` ``(n, d,
+    problem)``."""
+    X, Z, beta = convex.comparison_problem(n, d, problem)
+    p = convex.quadratic_optimal_value(X, Z, beta)
+    traj = convex.gda_fit(X, Z, beta, activation="quadratic", steps=steps, lr_G=lr, lr_D=lr,
+                          eval_every=eval_every, seed=gda_seed).trajectory
+    return {"problem": problem, "p*": p, "best feasible gap": _best_feasible_gap(traj, p),
+            "at p*": _hits(traj, p), "evaluations": len(traj),
+            "last gap": float(traj.objective.iloc[-1] / p - 1), "last violation": float(traj.violation.iloc[-1])}
+
+
 def gda_problems(n: int, d: int, seeds: Sequence[int], *, steps: int, lr: float, eval_every: int,
-                 gda_seed: int = 0) -> pd.DataFrame:
+                 gda_seed: int = 0, workers: int | None = None) -> pd.DataFrame:
     """GDA (:func:`gancore.convex.gda_fit`, quadratic activation, width 2 d, ``lr`` for both players)
-    on :func:`gancore.convex.comparison_problem` ``(n, d, s)`` for each ``s`` of ``seeds``. One row per
-    problem: ``problem`` (its seed), ``p*`` (the closed form's optimum), ``best feasible gap`` (the
-    smallest objective / p* - 1 among evaluations feasible to :data:`TOL`; NaN when none was),
-    ``at p*`` (evaluations within TOL of p* and feasible to TOL), ``evaluations``, and the last
-    iterate's ``last gap`` and ``last violation``."""
-    rows = []
-    for s in seeds:
-        X, Z, beta = convex.comparison_problem(n, d, s)
-        p = convex.quadratic_optimal_value(X, Z, beta)
-        traj = convex.gda_fit(X, Z, beta, activation="quadratic", steps=steps, lr_G=lr, lr_D=lr,
-                              eval_every=eval_every, seed=gda_seed).trajectory
-        rows.append({"problem": s, "p*": p, "best feasible gap": _best_feasible_gap(traj, p),
-                     "at p*": _hits(traj, p), "evaluations": len(traj),
-                     "last gap": float(traj.objective.iloc[-1] / p - 1),
-                     "last violation": float(traj.violation.iloc[-1])})
-    return pd.DataFrame(rows)
+    on :func:`gancore.convex.comparison_problem` ``(n, d, s)`` for each ``s`` of ``seeds``, one
+    process per problem (:func:`gancore.experiments.in_processes`, ``workers``). One row per problem:
+    ``problem`` (its seed), ``p*`` (the closed form's optimum), ``best feasible gap`` (the smallest
+    objective / p* - 1 among evaluations feasible to :data:`TOL`; NaN when none was), ``at p*``
+    (evaluations within TOL of p* and feasible to TOL), ``evaluations``, and the last iterate's
+    ``last gap`` and ``last violation``."""
+    jobs = [dict(n=n, d=d, problem=s, steps=steps, lr=lr, eval_every=eval_every, gda_seed=gda_seed)
+            for s in seeds]
+    return pd.DataFrame(experiments.in_processes(gda_problem, jobs, workers))
 
 
 def gda_evidence(table: pd.DataFrame) -> stats.Comparison:

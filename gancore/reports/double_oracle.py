@@ -193,12 +193,13 @@ def ablation_outcome(ablation: pd.DataFrame, total: int) -> str:
 # --- images: DO-GAN against each base GAN -------------------------------------------------------
 
 def image_comparison(settings: Mapping[str, Any], seed: int = 0, device: Any = "cpu",
-                     workers: int | None = None) -> tuple[pd.DataFrame, dict[tuple[str, str], Any]]:
+                     workers: int | None = None) -> tuple[pd.DataFrame, dict[tuple[str, str], Any], list[str]]:
     """:func:`gancore.exploit.dogan_against_base` for every data set of ``image.data``, base GAN of
     ``base_gans`` and seed ``seed .. seed + image.seeds - 1``, one job per process
     (:func:`gancore.experiments.in_processes`; one process on a GPU, or ``workers``). Returns the
-    table (one row per data set, base GAN and seed) and the samples ``(base, DO-GAN)`` of seed ``seed``
-    by ``(data, base GAN)``."""
+    table (one row per data set, base GAN and seed), the samples ``(base, DO-GAN)`` of seed ``seed``
+    by ``(data, base GAN)``, and the names of the feature spaces the distances were taken in (one per
+    data set, in order)."""
     P = settings
     dev = train.resolve_device(device)
     jobs = [{"settings": P, "data_name": name, "base": base, "seed": s, "device": dev}
@@ -208,7 +209,8 @@ def image_comparison(settings: Mapping[str, Any], seed: int = 0, device: Any = "
         workers = 1
     results = experiments.in_processes(exploit.dogan_against_base, jobs, workers=workers)
     samples = {(j["data_name"], j["base"]): r["samples"] for j, r in zip(jobs, results) if j["seed"] == seed}
-    return pd.DataFrame([r["row"] for r in results]), samples
+    spaces = list(dict.fromkeys(r["space"] for r in results))
+    return pd.DataFrame([r["row"] for r in results]), samples, spaces
 
 
 def paired(first: Sequence[float], second: Sequence[float]) -> stats.Comparison:

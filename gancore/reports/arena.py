@@ -1,0 +1,257 @@
+"""The arena chapter's analysis (``book/arena.md``): the leaderboards as text, the tables and figure
+panels of its three games, the evidence its claim rows get (each a paper's claim carried to a game
+the paper never used: ``kind = "arena"`` in ``book/arena.paper.toml``) and the sentences its prose
+glues from the numbers.
+
+The games' tables come from :mod:`gancore.arena` (``known_arena``, ``ring_arena`` / ``ring_tables``,
+``image_arena`` / ``image_tables``); every function here reads them and returns text, tables or
+comparisons, so the chapter only calls and shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from .. import arena, plotting, stats
+from ..arena import known_tables
+
+__all__ = ["STORED", "GAMES", "RING_SHOW", "IMAGE_SHOW", "Evidence", "CLAIMS", "contestants", "known_board",
+           "known_grid", "known_medians", "plot_known", "difficulty", "with_best", "plot_ring", "plot_images",
+           "procogan_fd", "known_values", "ring_values", "image_values", "evidence", "game_settings",
+           "always_failing", "count_text"]
+
+STORED = "20261130-180454-quick"
+"""The stored run of this chapter whose ring and digits leaderboards the claims use (``results/arena/``;
+made with ``make chapter NAME=arena STORE=1`` and the overrides in its ``run.json``)."""
+
+GAMES = {"known": "the known-optimum quadratic-discriminator WGAN (arena)", "ring": "ring of eight Gaussians",
+         "image": "{data} with one DCGAN pair"}
+"""The game each group of settings plays, as the claims' configuration names it (the paper file's
+``game``): a claim carried to another game differs from the paper's configuration in this first."""
+
+RING_SHOW = ["rank", "method", "lr", "evals", "success [95% CI]", "failure [95% CI]", "modes [95% CI]",
+             "hqs [95% CI]"]
+IMAGE_SHOW = ["rank", "method", "lr", "evals", "FD [95% CI]"]
+
+
+# --- the known-optimum game -----------------------------------------------------------------------
+
+def contestants() -> pd.DataFrame:
+    """One row per per-step method of :data:`gancore.arena.METHODS`: solver, policy, what is scored, and
+    player-gradient evaluations per step."""
+    return pd.DataFrame([{"method": m.name, "solver": m.solver, "policy": m.policy,
+                          "scored": "uniform average of G" if m.average else "last iterate",
+                          "player-gradient evaluations per step": m.evals_per_step} for m in arena.METHODS])
+
+
+def _interval(row: Mapping[str, Any], score: str, kind: str) -> str:
+    """The median with its order-statistic interval, or the mean with its bootstrap interval."""
+    if kind == "median":
+        return f"{row[score]:.1e} [{row[f'{score}_median_low']:.1e}, {row[f'{score}_median_high']:.1e}]"
+    return f"{row[f'{score}_mean']:.1e} [{row[f'{score}_low']:.1e}, {row[f'{score}_high']:.1e}]"
+
+
+def _reach(row: Mapping[str, Any], target: str) -> str:
+    return f"{row[f'reach_{target}']:.2f} [{row[f'reach_{target}_low']:.2f}, {row[f'reach_{target}_high']:.2f}]"
+
+
+def known_board(leaderboard: pd.DataFrame) -> pd.DataFrame:
+    """The known game's leaderboard (``known_arena(...)["leaderboard"]``) as text columns: step size, n,
+    moment gap (median and mean with their intervals), relative objective gap, the rates of seeds that
+    reached 1e-2 and 1e-4, the median evaluations to 1e-2 (with the seeds that reached it) and the
+    behaviours seen (those with a count above 0)."""
+    rows = []
+    for _, r in leaderboard.iterrows():
+        rows.append({"method": r["method"], "lr": r["lr"], "n": r["n"],
+                     "moment gap: median [95% CI]": _interval(r, "moment_gap", "median"),
+                     "moment gap: mean [95% CI]": _interval(r, "moment_gap", "mean"),
+                     "rel. objective gap: median [95% CI]": _interval(r, "rel_gap", "median"),
+                     "reached 1e-2": _reach(r, "0.01"), "reached 1e-4": _reach(r, "0.0001"),
+                     "evals to 1e-2: median (seeds)": f"{r['evals_to_0.01']:.0f} ({round(r['reach_0.01'] * r['n'])})",
+                     "behaviours": ", ".join(f"{b} {r[b]}" for b in known_tables.BEHAVIOURS if r[b])})
+    return pd.DataFrame(rows)
+
+
+def known_grid(known: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The median final moment gap per method (rows) and step size (columns) as text, the seeds that
+    diverged in brackets."""
+    grid = known["grid"]
+    gap = grid.pivot(index="method", columns="lr", values="moment_gap")
+    diverged = grid.pivot(index="method", columns="lr", values="diverged")
+    return gap.map(lambda v: f"{v:.1e}") + diverged.map(lambda n: f" ({n})" if n else "")
+
+
+def known_medians(known: Mapping[str, pd.DataFrame], beta_fraction: float) -> pd.DataFrame:
+    """The median moment gap over the seeds (columns: methods, index: evaluations), every method at its
+    best step size, on the main problem ``beta_fraction``."""
+    curves = known["curves"]
+    main = curves[curves.beta_fraction == beta_fraction].merge(known["best"][["method", "lr"]])
+    return main.groupby(["method", "evals"]).moment_gap.median().unstack("method")
+
+
+def plot_known(ax: Axes, known: Mapping[str, pd.DataFrame], beta_fraction: float) -> Axes:
+    """:func:`known_medians` against evaluations on a log scale, with the 1e-2 and 1e-4 targets dotted."""
+    medians = known_medians(known, beta_fraction)
+    plotting.curves(medians.index, {m: medians[m] for m in medians.columns}, ax=ax,
+                    xlabel="player-gradient evaluations", ylabel="moment gap (median over seeds)", logy=True)
+    for target in known_tables.TARGETS:
+        ax.axhline(target, color="k", ls=":", lw=1)
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def difficulty(known: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The median final moment gap per method (rows) and beta_d / sigma_2^2 (columns)."""
+    return known["difficulty"].pivot(index="method", columns="beta_fraction", values="moment_gap")
+
+
+# --- the ring and the digits ----------------------------------------------------------------------
+
+def with_best(curves: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``curves`` at each method's best step size (``best``: one row per method and lr)."""
+    chosen = set(zip(best["method"], best["lr"]))
+    return curves[[(m, lr) in chosen for m, lr in zip(curves["method"], curves["lr"])]]
+
+
+def plot_ring(axes: Sequence[Axes], curves: pd.DataFrame, best: pd.DataFrame, source: str) -> None:
+    """Success (Wilson bands) and modes (t bands) against evaluations, every method at its best lr."""
+    shown = with_best(curves, best)
+    plotting.metric_curves(shown, "success", x="evals", hue="method", interval="wilson", ax=axes[0],
+                           title=f"success ({source})")
+    plotting.metric_curves(shown, "modes", x="evals", hue="method", ax=axes[1], title=f"modes ({source})")
+    for ax in axes:
+        ax.set_xlabel("player-gradient evaluations")
+    axes[1].get_legend().remove()
+
+
+def procogan_fd(reference: pd.DataFrame) -> float:
+    """ProCoGAN's Frechet distance from an image arena's ``reference`` table."""
+    return float(reference.loc[reference["generator"].str.startswith("ProCoGAN"), "fd"].iloc[0])
+
+
+def plot_images(ax: Axes, curves: pd.DataFrame, best: pd.DataFrame, source: str, reference_fd: float) -> None:
+    """The mean Frechet distance (t bands, log scale) against evaluations, every method at its best lr,
+    and ProCoGAN's closed-form FD as a dashed line."""
+    plotting.metric_curves(with_best(curves, best), "fd", x="evals", hue="method", ax=ax, title=f"digits ({source})")
+    ax.axhline(reference_fd, color="k", ls="--", lw=1, label="ProCoGAN (linear, closed form)")
+    ax.set_yscale("log")
+    ax.set_xlabel("player-gradient evaluations")
+    ax.legend(fontsize=7, ncol=2)
+
+
+# --- evidence for the claims ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one claim row of ``book/arena.paper.toml`` compares: on ``game`` (``"known"``, ``"ring"``,
+    ``"image"``), contestant ``first`` against ``second`` by ``metric``, from the ``"live"`` execution or
+    the ``"stored"`` run :data:`STORED`."""
+
+    game: str
+    first: str
+    second: str
+    metric: str
+    source: str
+
+
+def _ring(first: str, second: str, source: str = "stored") -> dict[str, Evidence]:
+    return {metric: Evidence("ring", first, second, metric, source) for metric in ("success", "failure", "modes")}
+
+
+CLAIMS: dict[str, Evidence] = {
+    "srfb-known": Evidence("known", "SRFB", "sim-GDA", "log10 moment gap", "live"),
+    **{f"srfb-ring-{k}": e for k, e in _ring("SRFB", "sim-GDA").items()},
+    "coop-known": Evidence("known", "coop-Adam", "sim-Adam", "log10 moment gap", "live"),
+    **{f"coop-ring-{k}": e for k, e in _ring("coop-Adam", "sim-Adam").items()},
+    **{f"dogan-ring-{k}": e for k, e in _ring("DO-GAN", "alt-Adam").items()},
+    "dogan-digits": Evidence("image", "DO-GAN", "alt-Adam", "log10 FD", "stored"),
+    **{f"alpha-ring-{k}": e for k, e in _ring("alpha-GAN", "vanilla-GAN", "live").items()},
+    "alpha-digits": Evidence("image", "alpha-GAN", "alt-Adam", "log10 FD", "stored"),
+}
+"""The chapter's claims by key (the paper file's keys, in its order). The ring's rows come in threes:
+success, failure and modes are co-primary, since at a short budget success is 0 for most methods and
+would hide differences in failure and in modes. alpha-GAN's ring baseline is the saturating vanilla GAN
+the paper compares with, which the live run plays (the stored run predates that contestant)."""
+
+
+def known_values(known: Mapping[str, pd.DataFrame], name: str, beta_fraction: float) -> pd.Series:
+    """log10 of ``name``'s final moment gap per seed (index: seed) at its best step size on the main
+    problem; a diverged seed is NaN (dropped by the comparisons)."""
+    curves = known["curves"]
+    main = curves[(curves.beta_fraction == beta_fraction) & (curves.method == name)]
+    final = known_tables.final_rows(main.merge(known["best"][["method", "lr"]]))
+    gap = final.set_index("seed").moment_gap.astype(float)
+    return np.log10(gap.where(np.isfinite(gap) & (gap > 0)))
+
+
+def ring_values(ring: Mapping[str, pd.DataFrame], name: str, metric: str) -> pd.Series:
+    """``name``'s final ``metric`` per seed (index: seed) at its best step size (``ring_tables`` output);
+    a diverged seed is NaN."""
+    finals = ring["finals"].merge(ring["best"][["method", "lr"]])
+    own = finals[finals.method == name]
+    if own.empty:
+        raise ValueError(f"the ring tables have no contestant {name!r} (they have: {', '.join(ring['best'].method)})")
+    return own.set_index("seed")[metric].astype(float)
+
+
+def image_values(image: Mapping[str, pd.DataFrame], name: str) -> pd.Series:
+    """log10 of ``name``'s final Frechet distance per seed (index: seed) at its best step size."""
+    finals = image["finals"].merge(image["best"][["method", "lr"]])
+    own = finals[finals.method == name]
+    if own.empty:
+        raise ValueError(f"the image tables have no contestant {name!r}")
+    return np.log10(own.set_index("seed").fd.astype(float))
+
+
+def _paired(a: pd.Series, b: pd.Series) -> stats.Comparison:
+    """Paired t over the seeds both have (the same seed: the same initial networks and batches)."""
+    both = a.index.intersection(b.index)
+    return stats.compare_paired(a.loc[both].to_numpy(), b.loc[both].to_numpy())
+
+
+def evidence(key: str, known: Mapping[str, pd.DataFrame] | None = None, ring: Mapping[str, pd.DataFrame] | None = None,
+             image: Mapping[str, pd.DataFrame] | None = None, beta_fraction: float = 0.3) -> tuple[stats.Comparison, str]:
+    """The comparison for claim ``key`` of :data:`CLAIMS` and its note: rates (success, failure) by
+    Fisher's exact test over each contestant's seeds; modes, log10 moment gaps and log10 Frechet
+    distances by the paired t test over the seeds both ran. ``known``, ``ring``, ``image``: the tables of
+    the games (the ring's and the digits' from the source the claim names)."""
+    e = CLAIMS[key]
+    tables = {"known": known, "ring": ring, "image": image}[e.game]
+    if tables is None:
+        raise ValueError(f"claim {key!r} needs the {e.game} game's tables")
+    note = f"{e.metric}, {e.first} vs {e.second} at their best step sizes"
+    if e.game == "known":
+        a, b = (known_values(tables, n, beta_fraction) for n in (e.first, e.second))
+    elif e.game == "image":
+        a, b = (image_values(tables, n) for n in (e.first, e.second))
+    else:
+        a, b = (ring_values(tables, n, e.metric) for n in (e.first, e.second))
+        if e.metric in ("success", "failure"):
+            return stats.compare_rates(*stats.counts(a), *stats.counts(b)), note
+    return _paired(a, b), note + " (paired by seed)"
+
+
+def game_settings(settings: Mapping[str, Any], game: str) -> dict[str, Any]:
+    """``settings`` (a chapter's, or a stored run's) with ``game`` set to the name of the game the claim
+    was tested on (:data:`GAMES`), so the configuration distance to a paper's own game says so first."""
+    if game not in GAMES:
+        raise ValueError(f"unknown game {game!r} (choose one of {', '.join(GAMES)})")
+    data = settings["image"]["data"] if game == "image" else ""
+    return {**settings, "game": GAMES[game].format(data=data)}
+
+
+def always_failing(leaderboard: pd.DataFrame) -> list[str]:
+    """The contestants of a ring leaderboard that failed (no mode covered) in every seed they ran."""
+    return [r["method"] for _, r in leaderboard.iterrows() if r["n"] > 0 and r["failure"] == 1.0]
+
+
+def count_text(values: pd.Series) -> str:
+    """``"k of n"`` for 0/1 values per seed (NaN dropped)."""
+    k, n = stats.counts(values.to_numpy())
+    return f"{k} of {n}"

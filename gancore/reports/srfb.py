@@ -1,0 +1,252 @@
+"""The analysis of the SRFB chapter (``book/srfb.md``): the chapter's solver registry, its tables of
+trajectories, a vectorised simulation of SRFB on Gidel's 1-D WGAN over many seeds, the power-law fit
+(log-log least squares with a bootstrap over seeds) that measures the averaged variant's
+neighbourhood, and the sentences about results that the chapter's prose glues in.
+
+The neighbourhood (SRFB claim (ii), [reconstructed] in ``../shared/papers/srfb.md``): with a fixed
+batch of S samples the ergodic average X_K of SRFB's iterates has gap Err(X_K) = O(1/(lam K)) +
+O(lam sigma^2). On the 1-D WGAN the gap restricted to the unit ball around the solution is exactly
+the average's distance ||X_K|| (``<F(z), X - z> = theta X_phi - phi X_theta``), and sigma^2 = 2/S.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import games, solvers, stats
+
+__all__ = ["METHODS", "solver", "image_optimizers", "trajectory_table", "text", "distance_panels",
+           "srfb_wgan1d", "neighbourhood_runs", "neighbourhood_summary", "power_law_fit", "exponent_table",
+           "ranking", "sensitivity_summary"]
+
+METHODS = ("GDA", "EG", "OGDA", "Popov", "SRFB", "Adam")
+"""The solvers the chapter compares, by the names its tables use."""
+
+
+def solver(method: str, lr: float, delta: float = 0.618) -> Callable[[list[dict[str, Any]]], torch.optim.Optimizer]:
+    """A function of the parameter groups (each group may carry its player's ``projection``) that
+    builds ``method`` at step size ``lr``: GDA (``torch.optim.SGD``), EG, OGDA, Popov, SRFB (with
+    ``delta``) or simultaneous Adam (betas (0.5, 0.9), Gidel et al.'s). Defined in the SRFB chapter;
+    an unknown name -> ``ValueError`` listing :data:`METHODS`."""
+    makers = {
+        "GDA": lambda groups: torch.optim.SGD(groups, lr=lr),
+        "EG": lambda groups: solvers.ExtraGradient(groups, lr=lr),
+        "OGDA": lambda groups: solvers.OptimisticGDA(groups, lr=lr),
+        "Popov": lambda groups: solvers.Popov(groups, lr=lr),
+        "SRFB": lambda groups: solvers.SRFB(groups, lr=lr, delta=delta),
+        "Adam": lambda groups: torch.optim.Adam(groups, lr=lr, betas=(0.5, 0.9)),
+    }
+    if method not in makers:
+        raise ValueError(f"Unknown solver {method!r}; choose one of {', '.join(METHODS)}.")
+    return makers[method]
+
+
+def image_optimizers(method: str, lr: float, delta: float, clip: solvers.Projection) -> Callable:
+    """``(G, D) -> (opt_G, opt_D)`` for the image experiment: both players' solvers at step size
+    ``lr``; SRFB's and EG's critic project onto ``clip`` inside their step, Adam's critic gets no
+    projection here (the training loop clips it after its step, ``projection_D``)."""
+    make = solver(method, lr, delta)
+    box = {} if method == "Adam" else {"projection": clip}
+    return lambda G, D: (make([{"params": G.parameters()}]), make([{"params": D.parameters(), **box}]))
+
+
+def trajectory_table(trajectories: Mapping[str, games.Trajectory], lrs: Mapping[str, float], count: str,
+                     tol: float = 1e-6) -> pd.DataFrame:
+    """One row per method (and one per averaged iterate where recorded): its step size, the iterations
+    and the ``count`` ("grad_evals" or "samples") at which the relative distance first falls to
+    ``tol`` (NaN: never), and the final relative distance."""
+    rows = []
+    for method, tr in trajectories.items():
+        hit = [tr.first_below(tol, c) for c in ("iterations", count)]
+        rows.append({"method": method, "lr": lrs[method],
+                     f"iterations to {tol:g}": np.nan if hit[0] is None else hit[0],
+                     f"{count} to {tol:g}": np.nan if hit[1] is None else hit[1],
+                     "final relative distance": tr.distance[-1] / tr.distance[0]})
+        if tr.avg_distance is not None:
+            rows.append({"method": f"{method} (average)", "lr": lrs[method],
+                         "final relative distance": tr.avg_distance[-1] / tr.distance[0]})
+    return pd.DataFrame(rows)
+
+
+def text(table: pd.DataFrame, digits: int = 3, missing: str = "never") -> str:
+    """``table`` as the chapter prints it: no index, ``digits`` significant digits, NaN as ``missing``."""
+    return table.to_string(index=False, na_rep=missing, float_format=lambda v: f"{v:.{digits}g}")
+
+
+def distance_panels(trajectories: Mapping[str, games.Trajectory], counts: Sequence[str], axes: Sequence[Any],
+                    ylim: tuple[float, float] = (1e-12, 1e3)) -> None:
+    """Relative distance to the solution of each trajectory (dashed: its averaged iterate) against each
+    of ``counts`` ("iterations", "grad_evals", "samples"), one panel per count on ``axes``."""
+    for ax, count in zip(axes, counts, strict=True):
+        for method, tr in trajectories.items():
+            x = np.arange(len(tr.distance)) if count == "iterations" else np.asarray(getattr(tr, count))
+            ax.semilogy(x, np.array(tr.distance) / tr.distance[0], label=method)
+            if tr.avg_distance is not None:
+                ax.semilogy(x, np.array(tr.avg_distance) / tr.distance[0], "--", label=f"{method} (average)")
+        ax.set_xlabel(count.replace("_", " "))
+        ax.set_ylim(*ylim)
+    axes[0].set_ylabel("relative distance to solution")
+    axes[-1].legend(fontsize=8)
+
+
+# --------------------------------------------------------------------------- the 1-D WGAN, vectorised
+
+def srfb_wgan1d(lr: np.ndarray | float, noise: np.ndarray, delta: float = 0.618, theta0: float = 1.0,
+                phi0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    r"""SRFB on Gidel's 1-D WGAN (:class:`gancore.games.WGAN1D`) for many independent chains at once.
+
+    ``noise[k, c]`` is chain c's sampled :math:`\xi_k = \bar u - \bar z` at iteration k (variance
+    2/S for a batch of S); the estimate is :math:`\hat F(x_k) = (-\phi_k, \theta_k - \xi_k)` and the
+    step that of :class:`gancore.solvers.SRFB`: :math:`\bar x_k = \bar x_{k-1} + (1-\delta)(x_k -
+    \bar x_{k-1})`, :math:`x_{k+1} = \bar x_k - \lambda \hat F(x_k)`, :math:`\bar x_{-1} = x_0`.
+    ``lr`` is one step size or one per chain. Returns the distance to the solution (0, 0) of the
+    iterate and of the uniform average of iterates 0..k, each of shape (steps + 1, chains): the same
+    numbers as :func:`gancore.games.run` with ``average=True`` when driven by the same noise."""
+    xi = np.asarray(noise, dtype=float)
+    if xi.ndim != 2:
+        raise ValueError(f"noise must have shape (steps, chains); got shape {xi.shape}")
+    steps, chains = xi.shape
+    step = np.broadcast_to(np.asarray(lr, dtype=float), (chains,))
+    if not (np.isfinite(step).all() and (step > 0).all()):
+        raise ValueError(f"step sizes must be finite and > 0; got {np.unique(step)}")
+    if not 0 < delta < 1:
+        raise ValueError(f"Invalid delta: {delta}; SRFB needs 0 < delta < 1")
+    theta, phi = np.full(chains, float(theta0)), np.full(chains, float(phi0))
+    tbar, pbar = theta.copy(), phi.copy()
+    path = np.empty((steps + 1, 2, chains))
+    path[0] = theta, phi
+    for k in range(steps):
+        f_theta, f_phi = -phi, theta - xi[k]
+        tbar += (1 - delta) * (theta - tbar)
+        pbar += (1 - delta) * (phi - pbar)
+        theta, phi = tbar - step * f_theta, pbar - step * f_phi
+        path[k + 1] = theta, phi
+    average = np.cumsum(path, axis=0) / np.arange(1, steps + 2)[:, None, None]
+    return np.hypot(path[:, 0], path[:, 1]), np.hypot(average[:, 0], average[:, 1])
+
+
+def neighbourhood_runs(lrs: Sequence[float], batches: Sequence[int], steps: int, seeds: Sequence[int],
+                       delta: float = 0.618, looks: int = 4) -> pd.DataFrame:
+    """SRFB with a fixed batch on the 1-D WGAN for every step size, batch size and seed (the noise of
+    seed s drawn by ``numpy.random.default_rng(s)``). One row per run and look K in ``steps / 2^j``,
+    j = looks - 1, ..., 0: ``seed, lr, batch, sigma2`` (= 2/S), ``K``, ``average distance`` (of the
+    ergodic average X_K, the gap on this game), ``iterate MSD`` (the iterates' mean squared distance
+    over the second half of 0..K, as :meth:`gancore.games.Trajectory.tail_mean_square`)."""
+    if looks < 1 or steps < 2 ** (looks - 1):
+        raise ValueError(f"need looks >= 1 and steps >= 2^(looks - 1); got looks={looks}, steps={steps}")
+    cells = [(lr, S) for lr in lrs for S in batches]
+    rows = []
+    for s in seeds:
+        sigma = np.array([math.sqrt(2 / S) for _, S in cells])
+        xi = np.random.default_rng(s).standard_normal((steps, len(cells))) * sigma
+        dist, avg = srfb_wgan1d(np.array([lr for lr, _ in cells]), xi, delta)
+        for K in (steps // 2 ** j for j in range(looks - 1, -1, -1)):
+            tail = dist[: K + 1][-max(1, (K + 1) // 2):]
+            msd = (tail ** 2).mean(axis=0)
+            rows += [{"seed": s, "lr": lr, "batch": S, "sigma2": 2 / S, "K": K, "average distance": avg[K, c],
+                      "iterate MSD": msd[c]} for c, (lr, S) in enumerate(cells)]
+    return pd.DataFrame(rows)
+
+
+def neighbourhood_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per step size and batch at the last look: lr * sigma^2 and the geometric means over the seeds
+    of the iterates' MSD and of the average's squared distance, with the number of seeds."""
+    last = runs[runs["K"] == runs["K"].max()]
+    out = last.groupby(["lr", "batch"], sort=True).agg(
+        sigma2=("sigma2", "first"), seeds=("seed", "nunique"),
+        msd=("iterate MSD", lambda v: float(np.exp(np.log(v).mean()))),
+        avg=("average distance", lambda v: float(np.exp(2 * np.log(v).mean())))).reset_index()
+    out.insert(2, "lr*sigma^2", out["lr"] * out["sigma2"])
+    return out.drop(columns="sigma2").rename(columns={"msd": "iterate MSD (2nd half)",
+                                                      "avg": "average: squared distance"})
+
+
+def power_law_fit(table: pd.DataFrame, response: str, predictors: Sequence[str], group: str = "seed",
+                  resamples: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, stats.Interval]:
+    """Fit ``log response = a + sum_p b_p log p`` by least squares over the rows of ``table`` and
+    return each exponent b_p with its percentile-bootstrap interval over the groups (``group``, the
+    seeds: a resample draws whole seeds with replacement and refits on all their rows, so rows of one
+    seed, e.g. looks along one run, stay together). ``n`` is the number of groups. A response or
+    predictor <= 0 or NaN, fewer than two groups, or a design that does not identify the exponents
+    -> ``ValueError``."""
+    names = [response, *predictors]
+    missing = [c for c in [*names, group] if c not in table.columns]
+    if missing:
+        raise ValueError(f"power_law_fit: no column(s) {missing} (columns: {list(table.columns)})")
+    values = table[names].to_numpy(dtype=float)
+    if not (np.isfinite(values).all() and (values > 0).all()):
+        raise ValueError(f"power_law_fit: {', '.join(names)} must be finite and > 0 (a log-log fit)")
+    if resamples < 1:
+        raise ValueError(f"Invalid resamples: {resamples}")
+    logs = np.log(values)
+    X = np.column_stack([np.ones(len(table)), logs[:, 1:]])
+    y = logs[:, 0]
+    keys, index = np.unique(table[group].to_numpy(), return_inverse=True)
+    if keys.size < 2:
+        raise ValueError(f"power_law_fit: a bootstrap over {group!r} needs at least two of them; got {keys.size}")
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ValueError(f"power_law_fit: the design does not identify the exponents of {list(predictors)} "
+                         "(a predictor is constant or collinear)")
+    xtx = np.stack([X[index == g].T @ X[index == g] for g in range(keys.size)])
+    xty = np.stack([X[index == g].T @ y[index == g] for g in range(keys.size)])
+    estimate = np.linalg.solve(xtx.sum(axis=0), xty.sum(axis=0))
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(keys.size, np.full(keys.size, 1 / keys.size), size=resamples).astype(float)
+    a, b = np.einsum("rg,gij->rij", weights, xtx), np.einsum("rg,gi->ri", weights, xty)
+    ok = np.linalg.matrix_rank(a) == X.shape[1]  # a resample of too few distinct seeds may not identify them
+    boot = np.linalg.solve(a[ok], b[ok][..., None])[..., 0]
+    low, high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2], axis=0)
+    return {p: stats.Interval(float(estimate[i + 1]), float(low[i + 1]), float(high[i + 1]), int(keys.size),
+                              level, "bootstrap over seeds") for i, p in enumerate(predictors)}
+
+
+def exponent_table(fits: Mapping[str, Mapping[str, stats.Interval]]) -> pd.DataFrame:
+    """The fitted exponents of several responses side by side (rows: predictor, columns: response;
+    "-" where a response was not fitted against that predictor)."""
+    names = list(dict.fromkeys(p for fit in fits.values() for p in fit))
+    return pd.DataFrame({response: [str(fit[p]) if p in fit else "-" for p in names]
+                         for response, fit in fits.items()}, index=names)
+
+
+# --------------------------------------------------------------------------- sentences for the prose
+
+def ranking(costs: Mapping[str, float | None], unit: str) -> str:
+    """The methods ordered by what they spent (fewest first), e.g. ``"EG (270), SRFB (324); never
+    reached: GDA"``; None or NaN: never reached."""
+    reached = {m: float(c) for m, c in costs.items() if c is not None and not math.isnan(float(c))}
+    never = [m for m in costs if m not in reached]
+    parts = [", ".join(f"{m} ({c:,.0f} {unit})" for m, c in sorted(reached.items(), key=lambda mc: mc[1]))]
+    if never:
+        parts.append("never reached: " + ", ".join(never))
+    return "; ".join(p for p in parts if p) or "no method was run"
+
+
+def sensitivity_summary(iterations: np.ndarray, deltas: Sequence[float], lrs: Sequence[float],
+                        lipschitz: float) -> str:
+    """One sentence about SRFB's grid of iterations to the target (rows: ``deltas``, columns:
+    ``lrs``; NaN: not reached): the fastest cell, the deltas at which no step size reached it, and the
+    largest step size that did, against the bound 1/(2 delta L) at that cell's delta."""
+    grid = np.asarray(iterations, dtype=float)
+    if grid.shape != (len(deltas), len(lrs)):
+        raise ValueError(f"iterations has shape {grid.shape}; expected ({len(deltas)}, {len(lrs)})")
+    if np.isnan(grid).all():
+        return "no cell of the grid reached the target within the budget"
+    i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
+    words = [f"the fastest cell is delta = {deltas[i]:g}, lambda = {lrs[j]:g} ({grid[i, j]:,.0f} iterations)"]
+    dead = [f"{d:g}" for d, row in zip(deltas, grid) if np.isnan(row).all()]
+    if dead:
+        words.append(f"no step size reached it at delta = {', '.join(dead)}")
+    cols = np.flatnonzero(~np.isnan(grid).all(axis=0))
+    jmax = int(cols.max())
+    imax = int(np.flatnonzero(~np.isnan(grid[:, jmax]))[0])
+    bound = 1 / (2 * deltas[imax] * lipschitz)
+    side = "above" if lrs[jmax] > bound else "within"
+    words.append(f"the largest step size that reached it is lambda = {lrs[jmax]:g} (at delta = {deltas[imax]:g}, "
+                 f"{side} the bound 1/(2 delta L) = {bound:.3g})")
+    return "; ".join(words)
