@@ -7,10 +7,10 @@
 #                                   math typeset, images loaded, no TeX in link text, internal links resolve
 #   make publish [REMOTE=origin]    make html, then write it to the gh-pages branch (ghp-import, .nojekyll);
 #                                   pushes only when REMOTE is given
-#   make chapter NAME=toolkit [PROFILE=quick] [DEVICE=auto] [SEED=3] [STORE=1] [OVERRIDES='{"steps": 6000}']
+#   make chapter NAME=toolkit [PROFILE=quick] [DEVICE=auto] [SEED=3] [STORE=1] [OVERRIDES='{"steps": 6000}'] [LONG=1]
 #   make sweep NAME=alpha_gan SEEDS=0-199 [GRID='{"ring": {"lr": [1e-4, 2e-4]}}'] [SEEDS_PER_JOB=50]
 #              [SCHEDULER=tcp://host:8786] [WORKERS=2] [PROFILE=quick] [DEVICE=auto] [OVERRIDES='{...}']
-#              [SWEEP=label]   (its folder name; default: the profile and a hash of its jobs)
+#              [SWEEP=label]   (its folder name; default: the profile and a hash of its jobs) [REPLACE=1] [LONG=1]
 #                                   a chapter's experiment over a grid x seeds on Dask -> results/NAME/<sweep>/
 #   make bench [BENCH=toolkit]      benchmarks -> benchmarks/results/*.json (all, or the named ones)
 #   make clean                      remove _build (keeps .venv)
@@ -48,11 +48,18 @@ CHAPTERS := $(shell sed -n 's|.*file: book/executed/\(.*\)$$|\1|p' _toc.yml)
 NAME ?= toolkit
 PROFILE ?= quick
 DEVICE ?= auto
-CHAPTER_ARGS := --profile $(PROFILE) --device $(DEVICE) $(if $(SEED),--seed $(SEED)) $(if $(STORE),--store) \
-	$(if $(OVERRIDES),--overrides '$(OVERRIDES)')
-SWEEP_ARGS := --profile $(PROFILE) --device $(DEVICE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(GRID),--grid '$(GRID)') \
-	$(if $(SEEDS_PER_JOB),--seeds-per-job $(SEEDS_PER_JOB)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
-	$(if $(WORKERS),--workers $(WORKERS)) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(OVERRIDES),--overrides '$(OVERRIDES)')
+# User values reach the programs through the environment (GANCORE_ARG_*), never pasted into the command
+# text: a quote or a $ in OVERRIDES or GRID is passed as it is, not run by the shell. $(value X) is the
+# value as given (make expands nothing in it); a recipe names it "$$GANCORE_ARG_X", in double quotes.
+USER_VALUES := NAME PROFILE DEVICE SEED OVERRIDES SEEDS GRID SEEDS_PER_JOB SCHEDULER WORKERS SWEEP
+$(foreach v,$(USER_VALUES),$(eval chapter chapters sweep: export GANCORE_ARG_$(v) := $$(value $(v))))
+arg = $(if $(value $(1)),$(2) "$$GANCORE_ARG_$(1)")
+CHAPTER_ARGS := --profile "$$GANCORE_ARG_PROFILE" --device "$$GANCORE_ARG_DEVICE" $(call arg,SEED,--seed) \
+	$(if $(value STORE),--store) $(call arg,OVERRIDES,--overrides) $(if $(value LONG),--allow-long)
+SWEEP_ARGS := --profile "$$GANCORE_ARG_PROFILE" --device "$$GANCORE_ARG_DEVICE" $(call arg,SEEDS,--seeds) \
+	$(call arg,GRID,--grid) $(call arg,SEEDS_PER_JOB,--seeds-per-job) $(call arg,SCHEDULER,--scheduler) \
+	$(call arg,WORKERS,--workers) $(call arg,SWEEP,--sweep) $(call arg,OVERRIDES,--overrides) \
+	$(if $(value REPLACE),--replace) $(if $(value LONG),--allow-long)
 
 .PHONY: setup book html chapter chapters sweep test unit nbval browser publish bench clean
 
@@ -72,13 +79,13 @@ $(MATHJAX)/tex-mml-chtml.js: $(STAMP)
 book: setup chapters html
 
 chapters: setup
-	@for name in $(CHAPTERS); do $(PY) -m gancore.runs execute $$name --profile quick --device $(DEVICE) || exit 1; done
+	@for name in $(CHAPTERS); do $(PY) -m gancore.runs execute $$name --profile quick --device "$$GANCORE_ARG_DEVICE" || exit 1; done
 
 chapter: setup
-	$(PY) -m gancore.runs execute $(NAME) $(CHAPTER_ARGS)
+	$(PY) -m gancore.runs execute "$$GANCORE_ARG_NAME" $(CHAPTER_ARGS)
 
 sweep: setup
-	$(PY) -m gancore.sweep $(NAME) $(SWEEP_ARGS)
+	$(PY) -m gancore.sweep "$$GANCORE_ARG_NAME" $(SWEEP_ARGS)
 
 html: setup $(MATHJAX)/tex-mml-chtml.js
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --quiet

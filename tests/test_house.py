@@ -30,7 +30,7 @@ LAYERS = {
     "games": 2, "train": 2, "claims": 2,
     "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3,
     "dogan": 4, "experiments": 4, "plotting": 4, "cluster": 4, "sweepstore": 4,  # cluster, sweepstore: sweep's parts
-    "runs": 5, "sweep": 5, "arena": 5, "exploit": 5,
+    "runs": 5, "sweep": 5, "arena": 5, "exploit": 5, "archive": 5,
     "chapter": 6, "reports": 6,
 }
 MAX_LINES = 520  # "no module of gancore is longer than about 500 lines"

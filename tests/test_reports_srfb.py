@@ -1,0 +1,202 @@
+"""Tests for gancore.reports.srfb: the solver registry, the vectorised 1-D WGAN simulation against
+games.run, the power-law fit with its bootstrap over seeds, and the sentences the chapter glues."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gancore import games, solvers
+from gancore.reports import srfb as R
+
+
+class FedWGAN(games.WGAN1D):
+    """The 1-D WGAN whose batch means are given: u-bar = xi[k], z-bar = 0, so xi is the noise."""
+
+    def __init__(self, xi):
+        super().__init__(sufficient=True)
+        self.xi = list(xi)
+
+    def sample(self, size, generator=None):
+        return torch.tensor([self.xi.pop(0)], dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
+
+
+# --------------------------------------------------------------------------- registry and tables
+
+@pytest.mark.parametrize("name, cls", [("GDA", torch.optim.SGD), ("EG", solvers.ExtraGradient),
+                                       ("OGDA", solvers.OptimisticGDA), ("Popov", solvers.Popov),
+                                       ("SRFB", solvers.SRFB), ("Adam", torch.optim.Adam)])
+def test_solver_builds_each_method_at_its_step(name, cls):
+    opt = R.solver(name, 0.25, delta=0.7)(games.WGAN1D().param_groups())
+    assert type(opt) is cls
+    assert opt.param_groups[0]["lr"] == 0.25
+    if name == "SRFB":
+        assert opt.param_groups[0]["delta"] == 0.7
+    if name == "Adam":
+        assert opt.param_groups[0]["betas"] == (0.5, 0.9)
+
+
+def test_solver_rejects_an_unknown_name():
+    with pytest.raises(ValueError, match="Unknown solver 'SGD'.*GDA, EG"):
+        R.solver("SGD", 0.1)
+
+
+def test_image_optimizers_project_the_critic_inside_the_step_except_adam():
+    clip = solvers.BoxProjection(-0.01, 0.01)
+    G, D = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+    opt_g, opt_d = R.image_optimizers("SRFB", 0.1, 0.618, clip)(G, D)
+    assert opt_d.param_groups[0]["projection"] is clip and opt_g.param_groups[0]["projection"] is None
+    _, adam_d = R.image_optimizers("Adam", 1e-3, 0.618, clip)(G, D)
+    assert "projection" not in adam_d.param_groups[0]
+
+
+def test_trajectory_table_counts_to_the_tolerance_and_marks_never():
+    reach = games.Trajectory(distance=[2.0, 0.2, 1e-6], grad_evals=[0, 2, 4], samples=[0, 0, 0])
+    stall = games.Trajectory(distance=[2.0, 1.0, 0.5], grad_evals=[0, 1, 2], samples=[0, 0, 0],
+                             avg_distance=[2.0, 1.0, 0.2])
+    table = R.trajectory_table({"EG": reach, "SRFB": stall}, {"EG": 0.8, "SRFB": 0.5}, "grad_evals")
+    assert table["method"].tolist() == ["EG", "SRFB", "SRFB (average)"]
+    assert table["iterations to 1e-06"].iloc[0] == 2 and table["grad_evals to 1e-06"].iloc[0] == 4
+    assert math.isnan(table["grad_evals to 1e-06"].iloc[1])
+    assert table["final relative distance"].tolist() == pytest.approx([5e-7, 0.25, 0.1])
+    assert "never" in R.text(table)
+
+
+# --------------------------------------------------------------------------- the 1-D WGAN, vectorised
+
+def test_srfb_wgan1d_is_games_run_with_the_same_noise():
+    rng = np.random.default_rng(3)
+    xi = rng.standard_normal((150, 2)) * np.array([1.4, 0.3])
+    dist, avg = R.srfb_wgan1d(np.array([0.3, 0.7]), xi, delta=0.65)
+    for c, lr in enumerate((0.3, 0.7)):
+        tr = games.run(FedWGAN(xi[:, c]), R.solver("SRFB", lr, 0.65), 150, batch_size=1, average=True,
+                       residual=False)
+        np.testing.assert_allclose(dist[:, c], tr.distance, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(avg[:, c], tr.avg_distance, rtol=1e-12, atol=1e-14)
+
+
+def test_srfb_wgan1d_without_noise_is_the_exact_game():
+    dist, avg = R.srfb_wgan1d(0.5, np.zeros((300, 1)))
+    tr = games.run(games.WGAN1D(), R.solver("SRFB", 0.5), 300, average=True, residual=False)
+    np.testing.assert_allclose(dist[:, 0], tr.distance, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(avg[:, 0], tr.avg_distance, rtol=1e-12, atol=1e-14)
+    assert dist[0, 0] == pytest.approx(math.sqrt(2)) and dist[-1, 0] < 1e-5  # converges on the monotone game
+
+
+@pytest.mark.parametrize("kwargs, message", [(dict(lr=0.1, noise=np.zeros(5)), "shape"),
+                                             (dict(lr=0.0, noise=np.zeros((5, 1))), "step sizes"),
+                                             (dict(lr=0.1, noise=np.zeros((5, 1)), delta=1.0), "delta")])
+def test_srfb_wgan1d_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        R.srfb_wgan1d(**kwargs)
+
+
+def test_neighbourhood_runs_use_the_seeds_noise_and_record_each_look():
+    runs = R.neighbourhood_runs([0.2, 0.4], [1, 8], 64, seeds=[5, 6], looks=3)
+    assert len(runs) == 2 * 3 * 4 and sorted(runs["K"].unique()) == [16, 32, 64]
+    assert (runs["sigma2"] == 2 / runs["batch"]).all()
+    xi = np.random.default_rng(6).standard_normal((64, 4)) * np.sqrt(2 / np.array([1, 8, 1, 8]))
+    dist, avg = R.srfb_wgan1d(np.array([0.2, 0.2, 0.4, 0.4]), xi)
+    row = runs[(runs.seed == 6) & (runs.lr == 0.4) & (runs.batch == 8) & (runs.K == 32)].iloc[0]
+    assert row["average distance"] == pytest.approx(avg[32, 3], rel=1e-12)
+    tr = games.Trajectory(distance=list(dist[:33, 3]))
+    assert row["iterate MSD"] == pytest.approx(tr.tail_mean_square(0.5), rel=1e-12)
+    pd.testing.assert_frame_equal(runs, R.neighbourhood_runs([0.2, 0.4], [1, 8], 64, seeds=[5, 6], looks=3))
+
+
+def test_neighbourhood_summary_takes_geometric_means_at_the_last_look():
+    runs = pd.DataFrame({"seed": [0, 1, 0, 1], "lr": 0.5, "batch": 2, "sigma2": 1.0, "K": [10, 10, 20, 20],
+                         "average distance": [9.0, 9.0, 0.1, 0.4], "iterate MSD": [5.0, 5.0, 2.0, 8.0]})
+    out = R.neighbourhood_summary(runs).iloc[0]
+    assert out["lr*sigma^2"] == 0.5 and out["seeds"] == 2
+    assert out["iterate MSD (2nd half)"] == pytest.approx(4.0)
+    assert out["average: squared distance"] == pytest.approx(0.04)  # (geometric mean 0.2)^2
+
+
+def test_the_last_iterates_noise_ball_grows_like_sigma_squared():
+    """A property of the linear recursion: its stationary covariance is proportional to the noise
+    variance, so the iterates' MSD over the second half has exponent 1 in sigma^2."""
+    runs = R.neighbourhood_runs([0.2], [1, 4, 16], 4000, seeds=range(6), looks=1)
+    fit = R.power_law_fit(runs, "iterate MSD", ["sigma2"])
+    assert fit["sigma2"].estimate == pytest.approx(1.0, abs=0.1)
+
+
+# --------------------------------------------------------------------------- the power-law fit
+
+def _law(noise: float, seeds: int = 6) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(seeds):
+        shift = rng.normal(0, noise)
+        for lr in (0.1, 0.2, 0.4):
+            for sigma2 in (0.5, 1.0, 2.0):
+                for K in (100, 200, 400):
+                    y = 3.0 * lr ** 1.0 * sigma2 ** 0.5 * K ** -1.0 * math.exp(shift + rng.normal(0, noise))
+                    rows.append({"seed": s, "lr": lr, "sigma2": sigma2, "K": K, "y": y})
+    return pd.DataFrame(rows)
+
+
+def test_power_law_fit_recovers_exact_exponents_with_a_zero_width_interval():
+    fit = R.power_law_fit(_law(0.0), "y", ["lr", "sigma2", "K"])
+    for name, b in (("lr", 1.0), ("sigma2", 0.5), ("K", -1.0)):
+        assert fit[name].estimate == pytest.approx(b, abs=1e-10)
+        assert fit[name].low == pytest.approx(b, abs=1e-10) and fit[name].high == pytest.approx(b, abs=1e-10)
+        assert fit[name].n == 6 and fit[name].method == "bootstrap over seeds"
+
+
+def test_power_law_fit_intervals_cover_the_true_exponents_and_widen_with_noise():
+    small, large = (R.power_law_fit(_law(noise, seeds=12), "y", ["lr", "sigma2", "K"]) for noise in (0.05, 0.3))
+    for name, b in (("lr", 1.0), ("sigma2", 0.5), ("K", -1.0)):
+        assert small[name].contains(b) and large[name].contains(b)
+        assert large[name].high - large[name].low > small[name].high - small[name].low > 0
+
+
+def test_power_law_fit_is_least_squares_on_the_logs():
+    table = _law(0.2)
+    fit = R.power_law_fit(table, "y", ["lr", "K"])
+    X = np.column_stack([np.ones(len(table)), np.log(table["lr"]), np.log(table["K"])])
+    coef = np.linalg.lstsq(X, np.log(table["y"]), rcond=None)[0]
+    assert fit["lr"].estimate == pytest.approx(coef[1]) and fit["K"].estimate == pytest.approx(coef[2])
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.assign(y=-t["y"]), "> 0"),
+    (lambda t: t.assign(seed=0), "at least two"),
+    (lambda t: t.assign(K=100), "does not identify"),
+    (lambda t: t.drop(columns="K"), "no column"),
+])
+def test_power_law_fit_refuses_what_it_cannot_fit(change, message):
+    with pytest.raises(ValueError, match=message):
+        R.power_law_fit(change(_law(0.1)), "y", ["lr", "sigma2", "K"])
+
+
+def test_exponent_table_puts_responses_side_by_side():
+    a = R.power_law_fit(_law(0.0), "y", ["lr", "K"])
+    b = R.power_law_fit(_law(0.0), "y", ["lr"])
+    table = R.exponent_table({"first": a, "second": b})
+    assert table.index.tolist() == ["lr", "K"] and table.loc["K", "second"] == "-"
+    assert table.loc["lr", "first"].startswith("1.00")
+
+
+# --------------------------------------------------------------------------- sentences
+
+def test_ranking_orders_by_cost_and_names_those_that_never_reached():
+    text = R.ranking({"GDA": None, "SRFB": 324, "EG": 270.0, "Adam": float("nan")}, "evaluations")
+    assert text == "EG (270 evaluations), SRFB (324 evaluations); never reached: GDA, Adam"
+    assert R.ranking({"GDA": None}, "x") == "never reached: GDA"
+
+
+def test_sensitivity_summary_reads_the_grid():
+    nan = np.nan
+    grid = np.array([[nan, 600.0, 200.0], [nan, 500.0, nan], [nan, nan, nan]])
+    text = R.sensitivity_summary(grid, [0.5, 0.618, 0.99], [0.2, 0.6, 1.0], lipschitz=1.0)
+    assert text == ("the fastest cell is delta = 0.5, lambda = 1 (200 iterations); no step size reached it at "
+                    "delta = 0.99; the largest step size that reached it is lambda = 1 (at delta = 0.5, "
+                    "within the bound 1/(2 delta L) = 1)")
+    above = R.sensitivity_summary(np.array([[nan, 100.0]]), [0.618], [0.2, 1.2], lipschitz=1.0)
+    assert "above the bound 1/(2 delta L) = 0.809" in above
+    assert R.sensitivity_summary(np.full((1, 2), nan), [0.6], [0.1, 0.2], 1.0).startswith("no cell")
+    with pytest.raises(ValueError, match="shape"):
+        R.sensitivity_summary(grid, [0.5], [0.2], 1.0)
