@@ -1,5 +1,9 @@
 # The only entry points. `make book` and `make test` set everything up on a fresh clone.
-#   make book                       set up, execute every chapter (quick profile), build the HTML book
+#   make book [FORCE=1]             set up, execute the chapters (quick profile) whose inputs changed since
+#                                   their stored execution (gancore.freshness; FORCE=1: every chapter),
+#                                   build the HTML book
+#   make archive                    make html, then a versioned, checksummed release tarball of the book,
+#                                   executed notebooks, results/ and lock file -> _build/archive/
 #   make test                       set up, unit tests + nbval over the executed notebooks, then `make browser`
 #   make html                       rebuild the HTML from the stored executed notebooks (no execution)
 #   make nbval [NOTEBOOKS=book/executed/srfb.ipynb]   nbval over the executed notebooks (or those named)
@@ -53,6 +57,7 @@ DEVICE ?= auto
 # value as given (make expands nothing in it); a recipe names it "$$GANCORE_ARG_X", in double quotes.
 USER_VALUES := NAME PROFILE DEVICE SEED OVERRIDES SEEDS GRID SEEDS_PER_JOB SCHEDULER WORKERS SWEEP
 $(foreach v,$(USER_VALUES),$(eval chapter chapters sweep: export GANCORE_ARG_$(v) := $$(value $(v))))
+unexport $(USER_VALUES) STORE LONG REPLACE  # make would expand them to export them to every recipe
 arg = $(if $(value $(1)),$(2) "$$GANCORE_ARG_$(1)")
 CHAPTER_ARGS := --profile "$$GANCORE_ARG_PROFILE" --device "$$GANCORE_ARG_DEVICE" $(call arg,SEED,--seed) \
 	$(if $(value STORE),--store) $(call arg,OVERRIDES,--overrides) $(if $(value LONG),--allow-long)
@@ -61,7 +66,7 @@ SWEEP_ARGS := --profile "$$GANCORE_ARG_PROFILE" --device "$$GANCORE_ARG_DEVICE" 
 	$(call arg,WORKERS,--workers) $(call arg,SWEEP,--sweep) $(call arg,OVERRIDES,--overrides) \
 	$(if $(value REPLACE),--replace) $(if $(value LONG),--allow-long)
 
-.PHONY: setup book html chapter chapters sweep test unit nbval browser publish bench clean
+.PHONY: setup book html chapter chapters sweep test unit nbval browser publish archive bench clean
 
 setup: $(STAMP)
 
@@ -79,7 +84,8 @@ $(MATHJAX)/tex-mml-chtml.js: $(STAMP)
 book: setup chapters html
 
 chapters: setup
-	@for name in $(CHAPTERS); do $(PY) -m gancore.runs execute $$name --profile quick --device "$$GANCORE_ARG_DEVICE" || exit 1; done
+	@for name in $(CHAPTERS); do $(PY) -m gancore.runs execute $$name --profile quick --device "$$GANCORE_ARG_DEVICE" \
+		$(if $(FORCE),,--if-changed) || exit 1; done
 
 chapter: setup
 	$(PY) -m gancore.runs execute "$$GANCORE_ARG_NAME" $(CHAPTER_ARGS)
@@ -104,6 +110,9 @@ nbval: setup
 # Needs Debian's chromium and chromium-driver (.ci/run installs them); skips, saying so, without them.
 browser: html
 	$(PY) -m pytest tests/test_browser.py -q
+
+archive: html
+	$(PY) -m gancore.archive --out _build/archive
 
 publish: html
 	.ci/publish.sh _build/html $(REMOTE)

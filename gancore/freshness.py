@@ -85,7 +85,9 @@ def imported_modules(source: str, package: Path) -> list[str]:
         parts = module.split(".") if module else []
         for i in range(1, len(parts)):  # importing a.b runs a/__init__.py first
             todo.add(".".join(parts[:i]))
-        todo |= _imports_of(package, _module_file(package, module) if module else package / "__init__.py") - seen
+        file = _module_file(package, module) if module else package / "__init__.py"
+        if file is not None and file.exists():
+            todo |= _imports_of(package, file) - seen
     return sorted(seen)
 
 
@@ -102,7 +104,7 @@ def inputs(name: str, top: str | os.PathLike) -> list[Path]:
               and "work" not in p.parts} if (top / "results" / name).exists() else set()
     if name == "scorecard":
         files |= {p for p in (top / "book" / "executed").glob("*.ipynb") if p.stem != name}
-    return sorted(files)
+    return sorted(p for p in files if p is not None and p.exists())
 
 
 def inputs_hash(name: str, top: str | os.PathLike, profile: str = "quick") -> str:

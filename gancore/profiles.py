@@ -137,7 +137,9 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                                gda_widths=(49, 169, 625), feature="pixels"))),
         "paper": dict(toy=dict(steps=20_000), cmp=dict(n=2000, d=16),
                       gda=dict(steps=50_000, eval_every=500, stage=dict(steps=15_000, batch_size=16)), n_images=50_000,
-                      procogan=(
+                      procogan=(  # the digits at the authors' GDA budget, then their CelebA setting
+                          dict(data="digits", resolutions=(2, 4, 8), ks=(3, 10, 24), noise_dim=16,
+                               gda_widths=(16, 32, 64), feature="classifier"),
                           dict(data="celeba", resolutions=(4, 8, 16, 32, 64), ks=(20, 30, 40, 100, 175),
                                noise_dim=75, gda_widths=(192, 192, 768, 3072, 3072), feature="pixels"),)),
     },
@@ -249,7 +251,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                        stoch=dict(d=10, steps=2000, batch=8,
                                   lr=dict(GDA=0.3, EG=0.3, OGDA=0.3, Popov=0.3, SRFB=0.3, Adam=0.01)),
                        grow=dict(steps=600, a=3.0, lr=0.5, seeds=8), fixed=dict(batch=1, lr=0.1, steps=3000),
-                       nbhd=dict(lrs=(0.1, 0.2, 0.4, 0.8), batches=(1, 4, 16, 64), steps=3000),
+                       nbhd=dict(lrs=(0.1, 0.2, 0.4, 0.8), batches=(1, 4, 16, 64), steps=3000, seeds=16),
                        sens=dict(deltas=(0.5, 0.618, 0.7, 0.8, 0.9, 0.99), lrs=(0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6),
                                  steps=1000),
                        data_root=None, clip=0.01,

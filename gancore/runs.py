@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from . import data, numerics, profiles, provenance, storage
+from . import data, freshness, numerics, profiles, provenance, storage
 
 __all__ = ["execute", "check", "chapters", "record", "stored", "top_folder", "RUN_DIR_ENV"]
 
@@ -215,19 +215,30 @@ def _publish(folder: Path, target: Path) -> Path:
 def execute(name: str, profile: str = "quick", device: str = "auto", seed: int | None = None,
             store: bool = False, overrides: Mapping[str, Any] | None = None,
             parameters: Mapping[str, Any] | None = None, output: str | os.PathLike | None = None,
-            allow_long: bool = False) -> Path:
+            allow_long: bool = False, if_changed: bool = False) -> Path:
     """Execute chapter ``name`` with papermill (see the module docstring); returns the output path:
     ``book/executed/NAME.ipynb``, or with ``store`` the stored run's folder's notebook. ``overrides``
     are settings of the profile to change, ``parameters`` other names of the parameters cell.
     ``output`` sends the executed notebook elsewhere (benchmarks time a chapter without replacing it).
     Nothing is replaced or stored unless the whole notebook ran; ``$GANCORE_RUN_DIR`` is as before
-    afterwards."""
+    afterwards.
+
+    The book's notebook records what it was executed from (commit, date, device, numerics, wall time,
+    and :func:`gancore.freshness.inputs_hash` under :data:`gancore.freshness.KEY`); with
+    ``if_changed`` a default execution (no store, output, seed, overrides or parameters) whose inputs
+    hash equals the recorded one is skipped: nothing it reads has changed since."""
     import jupytext  # see _prepared
     import papermill
 
     if store and output is not None:
         raise ValueError("A stored run's notebook goes to its results folder: give store or output, not both.")
     top = top_folder()
+    default = not (store or output is not None or seed is not None or overrides or parameters)
+    inputs = freshness.inputs_hash(name, top, profile) if default else None
+    target = top / "book" / "executed" / f"{name}.ipynb"
+    if if_changed and default and freshness.recorded_hash(target) == inputs:
+        print(f"{name}: unchanged since its execution (inputs {inputs[:12]}), not re-executed", flush=True)
+        return target
     saved_long = os.environ.get(profiles.LONG_ENV)
     if allow_long:  # the chapter's kernel reads its settings with profiles.get too
         os.environ[profiles.LONG_ENV] = "1"
@@ -277,7 +288,11 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
             recorded = True
             output = _publish(run_dir, top / "results" / name / stamp) / f"{name}.ipynb"
         else:
-            output = Path(output) if output is not None else top / "book" / "executed" / f"{name}.ipynb"
+            output = Path(output) if output is not None else target
+            if inputs is not None:
+                _stamp(executed, {"commit": commit, "date": started.isoformat(timespec="seconds"), "profile": profile,
+                                  "device": ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto"
+                                  else device, "numerics": kernel_mode, "wall_seconds": round(seconds, 1)}, inputs)
             storage.atomic_write(output, executed.read_bytes())
     except BaseException as error:
         if recorded:
@@ -318,6 +333,15 @@ def _kernel_numerics(name: str, elsewhere: bool) -> str:
     return asked
 
 
+def _stamp(notebook: Path, execution: Mapping[str, Any], inputs: str) -> None:
+    """Record in the notebook's metadata what it was executed from (the status page reads it) and the
+    inputs hash that lets ``make book`` skip it while nothing it reads changes."""
+    content = json.loads(notebook.read_text())
+    content["metadata"]["gancore"] = dict(execution)
+    content["metadata"][freshness.KEY] = inputs
+    notebook.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
+
+
 def _hide_injected_cell(notebook: Path) -> None:
     """Tag papermill's injected parameters cell ``remove-cell``: the book shows the chapter's own
     parameters cell, and the injected one (the values this run used) stays in the notebook."""
@@ -352,6 +376,8 @@ def main(argv: list[str] | None = None) -> None:
     ex.add_argument("--overrides", type=_json_object, metavar="JSON",
                     help="settings of the profile to change, a JSON object, e.g. '{\"steps\": 500}'")
     ex.add_argument("--allow-long", action="store_true", help=f"allow training past {profiles.MAX_STEPS:,} steps")
+    ex.add_argument("--if-changed", action="store_true",
+                    help="skip the chapter when nothing it reads changed since book/executed/NAME.ipynb was made")
     ex.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="any other parameter of the chapter's parameters cell (value parsed as JSON if it can be)")
     args = parser.parse_args(argv)
@@ -371,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, data.DataNotFoundError) as e:
         ex.error(str(e))
     execute(args.name, args.profile, args.device, args.seed, args.store, args.overrides, parameters,
-            allow_long=args.allow_long)
+            allow_long=args.allow_long, if_changed=args.if_changed)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ def test_the_best_curves_plot_with_wilson_bands(arena):
     (dict(budget=20), "does not divide"),
     (dict(lrs=()), "Invalid step-size grid"),
     (dict(lrs=(1e-3, -1.0)), "Invalid step-size grid|a rate and must be > 0"),  # profiles refuses it first
-    (dict(seeds=0), "Invalid ring.seeds=0"),
+    (dict(seeds=0), "Invalid ring.seeds=0|ring.seeds .*must be >= 1"),  # profiles refuses it first
     (dict(dogan=dict(seeds=5)), "Invalid ring.dogan.seeds=5"),
     (dict(dogan=dict(init=0.25)), "DO-GAN cannot spend the budget"),
     (dict(dogan=dict(iterations=3)), "DO-GAN cannot spend the budget"),

@@ -41,7 +41,7 @@ TINY: dict[str, dict] = {
                 "n_eval": 500},
     "srfb": {
         "det": {"n": 4, "steps": 20}, "stoch": {"d": 4, "steps": 20, "batch": 4}, "grow": {"steps": 20, "seeds": 2},
-        "fixed": {"steps": 20}, "nbhd": {"lrs": [0.1, 0.8], "batches": [1, 64], "steps": 20},
+        "fixed": {"steps": 20}, "nbhd": {"lrs": [0.1, 0.8], "batches": [1, 64], "steps": 20, "seeds": 2},
         "sens": {"deltas": [0.5, 0.9], "lrs": [0.2, 1.6], "steps": 20},
         "image": {"batch_size": 16, "width": 8, "latent": 8, "budget": 20, "eval_every": 10, "seeds": 2},
         "n_fd": 128},
@@ -69,8 +69,11 @@ TINY: dict[str, dict] = {
         "toy": {"steps": 20}, "cmp": {"n": 64, "d": 4},
         "gda": {"steps": 20, "eval_every": 10, "stage": {"steps": 2, "batch_size": 8}},
         "beta_fractions": [0.05, 0.9], "n_images": 32, "n_samples": 64, "seeds": 2, "problems": 2,
-        # the paper's five CelebA scales up to 64x64, with the k and widths 32 fake faces allow
-        "procogan": [{"data": "celeba", "resolutions": [4, 8, 16, 32, 64], "ks": [2, 3, 4, 5, 6], "noise_dim": 4,
+        # the digits at the authors' GDA budget, then the paper's five CelebA scales up to 64x64, with
+        # the k and widths 32 images allow
+        "procogan": [{"data": "digits", "resolutions": [2, 4, 8], "ks": [3, 6, 8], "noise_dim": 4,
+                      "gda_widths": [4, 4, 4], "feature": "classifier"},
+                     {"data": "celeba", "resolutions": [4, 8, 16, 32, 64], "ks": [2, 3, 4, 5, 6], "noise_dim": 4,
                       "gda_widths": [4, 4, 4, 4, 4], "feature": "pixels"}]},
     "repeated_game": {
         "ring": {"batch_size": 32, "seeds": 2, "width": 16, "depth": 2, "steps": 20, "eval_every": 10, "n_eval": 500},

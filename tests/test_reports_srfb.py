@@ -64,6 +64,21 @@ def test_trajectory_table_counts_to_the_tolerance_and_marks_never():
     assert "never" in R.text(table)
 
 
+def test_fd_summary_is_the_geometric_mean_with_a_positive_interval():
+    table = pd.DataFrame({"method": ["A"] * 3 + ["B"] * 3, "lr": 1.0, "FD": [10.0, 1000.0, 100.0, 5.0, 5.5, 6.0]})
+    out = R.fd_summary(table, ["method", "lr"])
+    a = out.iloc[0]
+    assert a["estimate"] == pytest.approx(100.0) and a["n"] == 3
+    assert 0 < a["low"] < 100 < a["high"]  # a t interval on the raw values would go below zero here
+    assert a["text"] == f"100.0 [{a['low']:.1f}, {a['high']:.1f}], n=3"
+
+
+def test_best_points_pick_the_lowest_estimate_per_group():
+    summary = pd.DataFrame({"data": ["d"] * 4, "method": ["EG", "EG", "SRFB", "SRFB"], "lr": [1.0, 3.0, 1.0, 3.0],
+                            "estimate": [240.0, 300.0, 380.0, 340.0]})
+    assert R.best_points(summary, ["data", "method"], "lr") == {("d", "EG"): 1.0, ("d", "SRFB"): 3.0}
+
+
 # --------------------------------------------------------------------------- the 1-D WGAN, vectorised
 
 def test_srfb_wgan1d_is_games_run_with_the_same_noise():
@@ -177,7 +192,8 @@ def test_exponent_table_puts_responses_side_by_side():
     b = R.power_law_fit(_law(0.0), "y", ["lr"])
     table = R.exponent_table({"first": a, "second": b})
     assert table.index.tolist() == ["lr", "K"] and table.loc["K", "second"] == "-"
-    assert table.loc["lr", "first"].startswith("1.00")
+    assert table.loc["lr", "first"] == "1.00 [1.00, 1.00], 6 seeds"
+    assert R.exponent_text(a["K"]) == "-1.00 [-1.00, -1.00], 6 seeds"
 
 
 # --------------------------------------------------------------------------- sentences

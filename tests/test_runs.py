@@ -17,7 +17,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from gancore import profiles, runs, storage
+from gancore import freshness, profiles, runs, storage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -121,6 +121,21 @@ def test_success_replaces_the_committed_notebook_and_leaves_no_scratch(book):
     assert ["injected-parameters", "remove-cell"] in tags  # the book shows the chapter's own parameters cell only
 
 
+def test_an_unchanged_chapter_is_not_executed_again_and_a_changed_one_is(book):
+    out = runs.execute("toolkit", if_changed=True)
+    meta = nbformat.read(out, as_version=4).metadata
+    assert meta["gancore"]["profile"] == "quick" and meta[freshness.KEY] == freshness.inputs_hash("toolkit", book.top)
+    assert runs.execute("toolkit", if_changed=True) == out and len(book.papermill.calls) == 1  # skipped
+    runs.execute("toolkit")  # without if_changed it always runs
+    assert len(book.papermill.calls) == 2
+    (book.top / "book" / "toolkit.md").write_text(CHAPTER + "\nA new sentence.\n")
+    runs.execute("toolkit", if_changed=True)
+    assert len(book.papermill.calls) == 3
+    runs.execute("toolkit", if_changed=True, overrides={"steps": 7})  # not the book's execution: always runs
+    assert len(book.papermill.calls) == 4
+    assert freshness.KEY not in nbformat.read(out, as_version=4).metadata
+
+
 def test_failed_execution_keeps_the_committed_notebook_and_says_where_the_failed_one_is(book):
     book.papermill.fail = True
     with pytest.raises(papermill.PapermillExecutionError) as error:
@@ -184,11 +199,17 @@ def test_tuple_overrides_reach_the_kernel_as_lists_it_accepts(book):
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_makefile_passes_overrides_to_the_chapter(book):
-    printed = subprocess.run(["make", "-n", "-C", str(REPO), "chapter", "NAME=toolkit", 'OVERRIDES={"steps": 11}'],
-                             capture_output=True, text=True, check=True).stdout
-    line = next(line for line in printed.splitlines() if "-m gancore.runs execute" in line)
-    argv = shlex.split(line)
+def test_makefile_passes_overrides_to_the_chapter(book, tmp_path):
+    """The Makefile's command, run with a stand-in Python that records its arguments (values travel
+    through the environment, so the command text holds no user value to re-parse)."""
+    fake, out, stamp = tmp_path / "python", tmp_path / "argv.json", tmp_path / "stamp"
+    fake.write_text(f"#!{shlex.quote(__import__('sys').executable)}\nimport json, sys\n"
+                    f"open({str(out)!r}, 'w').write(json.dumps(sys.argv[1:]))\n")
+    fake.chmod(0o755)
+    stamp.touch()
+    subprocess.run(["make", "-s", "-C", str(REPO), "chapter", f"PY={fake}", f"STAMP={stamp}", "NAME=toolkit",
+                    'OVERRIDES={"steps": 11}'], capture_output=True, text=True, check=True)
+    argv = json.loads(out.read_text())
     runs.main(argv[argv.index("gancore.runs") + 1:])
     assert book.papermill.calls[0]["parameters"]["overrides"] == {"steps": 11}
 

@@ -32,7 +32,7 @@ import torch
 from .. import divergences, experiments, stats, verdict
 
 __all__ = ["value_range", "exact_share", "identity_draws", "convexity_grid", "interval_text", "with_intervals",
-           "shown", "paper_fig2b", "paper_grid", "beside_paper", "cell_rows", "compare_cells", "at_cells",
+           "shown", "paper_fig2b", "paper_grid", "beside_paper", "cell_rows", "compare_cells", "cells_of", "at_cells",
            "Candidate", "closest", "value_at", "along_training", "holm_steps", "image_jobs", "image_table",
            "compare_at_lr", "first_seed_samples"]
 
@@ -166,13 +166,25 @@ def cell_rows(table: pd.DataFrame, cell: Cell) -> pd.DataFrame:
     return table[(table.generator == generator) & np.isclose(table.alpha_d, a_d) & np.isclose(table.alpha_g, a_g)]
 
 
-def compare_cells(table: pd.DataFrame, first: Cell, second: Cell | None, metric: str):
-    """The rate of 0/1 ``metric`` in cell ``first`` against ``second`` (Fisher's test,
-    :func:`gancore.stats.compare_rates`), or its Wilson interval alone when ``second`` is None."""
-    a = stats.counts(cell_rows(table, first)[metric])
-    if second is None:
-        return stats.wilson(*a)
-    return stats.compare_rates(*a, *stats.counts(cell_rows(table, second)[metric]))
+def compare_cells(table: pd.DataFrame, cells: Sequence[Cell], metric: str):
+    """The rate of 0/1 ``metric`` in the first of ``cells`` against the second (Fisher's test,
+    :func:`gancore.stats.compare_rates`), or the Wilson interval of a single cell."""
+    if len(cells) not in (1, 2):
+        raise ValueError(f"compare_cells: one or two cells, got {len(cells)}")
+    counts = [stats.counts(cell_rows(table, cell)[metric]) for cell in cells]
+    return stats.wilson(*counts[0]) if len(cells) == 1 else stats.compare_rates(*counts[0], *counts[1])
+
+
+def cells_of(config: Mapping[str, Any]) -> list[Cell]:
+    """The cells a paper claim declares (``cell.loss``, ``cell.alpha_d``, ``cell.alpha_g`` of its
+    flattened config), in order: the inverse of :func:`at_cells`."""
+    try:
+        loss, a_d, a_g = config["cell.loss"], config["cell.alpha_d"], config["cell.alpha_g"]
+    except KeyError as missing:
+        raise ValueError(f"cells_of: the claim's config declares no {missing.args[0]}") from None
+    if len(a_d) != len(a_g):
+        raise ValueError(f"cells_of: {len(a_d)} values of cell.alpha_d against {len(a_g)} of cell.alpha_g")
+    return [(loss, float(d), float(g)) for d, g in zip(a_d, a_g)]
 
 
 def at_cells(settings: Mapping[str, Any], cells: Sequence[Cell]) -> dict[str, Any]:

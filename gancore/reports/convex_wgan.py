@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import convex, experiments, plotting, stats
+from .. import convex, plotting, stats
 
 __all__ = ["TOL", "sdp_gaps", "gda_problem", "gda_problems", "gda_evidence", "gda_sentence", "feasible_summary",
            "toy_sentence", "procogan_tests", "plot_toys", "plot_gda", "plot_beta", "plot_procogan"]
@@ -69,17 +69,14 @@ def gda_problem(n: int, d: int, problem: int, steps: int, lr: float, eval_every:
 
 
 def gda_problems(n: int, d: int, seeds: Sequence[int], *, steps: int, lr: float, eval_every: int,
-                 gda_seed: int = 0, workers: int | None = None) -> pd.DataFrame:
+                 gda_seed: int = 0) -> pd.DataFrame:
     """GDA (:func:`gancore.convex.gda_fit`, quadratic activation, width 2 d, ``lr`` for both players)
-    on :func:`gancore.convex.comparison_problem` ``(n, d, s)`` for each ``s`` of ``seeds``, one
-    process per problem (:func:`gancore.experiments.in_processes`, ``workers``). One row per problem:
+    on :func:`gancore.convex.comparison_problem` ``(n, d, s)`` for each ``s`` of ``seeds`` (:func:`gda_problem`). One row per problem:
     ``problem`` (its seed), ``p*`` (the closed form's optimum), ``best feasible gap`` (the smallest
     objective / p* - 1 among evaluations feasible to :data:`TOL`; NaN when none was), ``at p*``
     (evaluations within TOL of p* and feasible to TOL), ``evaluations``, and the last iterate's
     ``last gap`` and ``last violation``."""
-    jobs = [dict(n=n, d=d, problem=s, steps=steps, lr=lr, eval_every=eval_every, gda_seed=gda_seed)
-            for s in seeds]
-    return pd.DataFrame(experiments.in_processes(gda_problem, jobs, workers))
+    return pd.DataFrame([gda_problem(n, d, s, steps, lr, eval_every, gda_seed) for s in seeds])
 
 
 def gda_evidence(table: pd.DataFrame) -> stats.Comparison:

@@ -241,7 +241,7 @@ def budget_note(image: Mapping[str, Any], table: pd.DataFrame) -> str:
     steps = sorted(set(int(s) for s in table["steps"]))
     used = (f"{planned:,} fit steps" if steps == [planned] else
             f"{steps[0]:,} to {steps[-1]:,} fit steps (planned {planned:,}; the DO stopped early)")
-    return (f"{len(table)} (data, base GAN, seed) pairs; DO-GAN {used}: {image['init_steps']:,} initial GAN "
+    return (f"DO-GAN vs base GAN alone over {len(table)} (data, base GAN, seed) pairs; DO-GAN {used}: {image['init_steps']:,} initial GAN "
             f"(both players) + {image['iterations']} iterations x 2 oracles x {image['oracle_steps']:,} (one "
             f"player each); base GAN alone the same steps (both players each step); scored by fresh best "
             f"responses of {image['br_steps']:,} steps per player")

@@ -21,9 +21,9 @@ import torch
 
 from .. import games, solvers, stats
 
-__all__ = ["METHODS", "solver", "image_optimizers", "trajectory_table", "text", "distance_panels",
-           "srfb_wgan1d", "neighbourhood_runs", "neighbourhood_summary", "power_law_fit", "exponent_table",
-           "ranking", "sensitivity_summary"]
+__all__ = ["METHODS", "solver", "image_optimizers", "trajectory_table", "text", "distance_panels", "fd_summary",
+           "best_points", "srfb_wgan1d", "neighbourhood_runs", "neighbourhood_summary", "power_law_fit", "exponent_text",
+           "exponent_table", "ranking", "sensitivity_summary"]
 
 METHODS = ("GDA", "EG", "OGDA", "Popov", "SRFB", "Adam")
 """The solvers the chapter compares, by the names its tables use."""
@@ -93,6 +93,25 @@ def distance_panels(trajectories: Mapping[str, games.Trajectory], counts: Sequen
         ax.set_ylim(*ylim)
     axes[0].set_ylabel("relative distance to solution")
     axes[-1].legend(fontsize=8)
+
+
+def fd_summary(table: pd.DataFrame, by: Sequence[str], value: str = "FD") -> pd.DataFrame:
+    """One row per group of ``by``: the geometric mean of ``value`` (a Frechet distance, > 0) over the
+    seeds with its t interval on the log scale (:func:`gancore.stats.mean_interval`, ``method="log"``,
+    never negative) as ``estimate, low, high, n`` and as text (``"301.1 [222.0, 408.3], n=3"``)."""
+    rows = []
+    for group, part in table.groupby(list(by), sort=True):
+        iv = stats.mean_interval(part[value].to_numpy(dtype=float), method="log")
+        rows.append(dict(zip(by, group), estimate=iv.estimate, low=iv.low, high=iv.high, n=iv.n,
+                         text=f"{iv.estimate:.1f} [{iv.low:.1f}, {iv.high:.1f}], n={iv.n}"))
+    return pd.DataFrame(rows)
+
+
+def best_points(summary: pd.DataFrame, by: Sequence[str], setting: str) -> dict[tuple, Any]:
+    """For each group of ``by`` in a summary (:func:`fd_summary`), the value of ``setting`` (a step
+    size) whose ``estimate`` is lowest; ties go to the first row in the summary's order."""
+    return {tuple(key): part.loc[part["estimate"].idxmin(), setting]
+            for key, part in summary.groupby(list(by), sort=False)}
 
 
 # --------------------------------------------------------------------------- the 1-D WGAN, vectorised
@@ -206,11 +225,17 @@ def power_law_fit(table: pd.DataFrame, response: str, predictors: Sequence[str],
                               level, "bootstrap over seeds") for i, p in enumerate(predictors)}
 
 
+def exponent_text(fit: stats.Interval) -> str:
+    """A fitted exponent at two decimals with its interval and number of seeds: ``0.20 [0.18, 0.23],
+    16 seeds``."""
+    return f"{fit.estimate:.2f} [{fit.low:.2f}, {fit.high:.2f}], {fit.n} seeds"
+
+
 def exponent_table(fits: Mapping[str, Mapping[str, stats.Interval]]) -> pd.DataFrame:
-    """The fitted exponents of several responses side by side (rows: predictor, columns: response;
-    "-" where a response was not fitted against that predictor)."""
+    """The fitted exponents of several responses side by side (rows: predictor, columns: response,
+    each as :func:`exponent_text`; "-" where a response was not fitted against that predictor)."""
     names = list(dict.fromkeys(p for fit in fits.values() for p in fit))
-    return pd.DataFrame({response: [str(fit[p]) if p in fit else "-" for p in names]
+    return pd.DataFrame({response: [exponent_text(fit[p]) if p in fit else "-" for p in names]
                          for response, fit in fits.items()}, index=names)
 
 
