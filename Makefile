@@ -94,6 +94,7 @@ sweep: setup
 	$(PY) -m gancore.sweep "$$GANCORE_ARG_NAME" $(SWEEP_ARGS)
 
 html: setup $(MATHJAX)/tex-mml-chtml.js
+	$(PY) -m gancore.status --out book/status.md
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --quiet
 	@echo "The book: _build/html/index.html"
 
@@ -105,7 +106,8 @@ unit: setup
 # NOTEBOOKS=book/executed/srfb.ipynb checks only the notebooks named (default: all of them).
 NOTEBOOKS ?= book/executed
 nbval: setup
-	$(PY) -m pytest --nbval $(NOTEBOOKS) --nbval-sanitize-with book/nbval-sanitize.cfg -p no:cacheprovider -q
+	$(PY) -m pytest --nbval $(NOTEBOOKS) --nbval-sanitize-with book/nbval-sanitize.cfg -p no:cacheprovider -q \
+		--junitxml=_build/nbval.xml
 
 # Needs Debian's chromium and chromium-driver (.ci/run installs them); skips, saying so, without them.
 browser: html

@@ -207,12 +207,14 @@ def test_ranking_orders_by_cost_and_names_those_that_never_reached():
 def test_sensitivity_summary_reads_the_grid():
     nan = np.nan
     grid = np.array([[nan, 600.0, 200.0], [nan, 500.0, nan], [nan, nan, nan]])
-    text = R.sensitivity_summary(grid, [0.5, 0.618, 0.99], [0.2, 0.6, 1.0], lipschitz=1.0)
+    # bounds 1/(2 delta L) with L = 1: 1.0 at delta 0.5, 0.8 at delta 0.625; lambda 1 at delta 0.5 is on it
+    text = R.sensitivity_summary(grid, [0.5, 0.625, 0.99], [0.2, 0.6, 1.0], lipschitz=1.0)
     assert text == ("the fastest cell is delta = 0.5, lambda = 1 (200 iterations); no step size reached it at "
-                    "delta = 0.99; the largest step size that reached it is lambda = 1 (at delta = 0.5, "
-                    "within the bound 1/(2 delta L) = 1)")
-    above = R.sensitivity_summary(np.array([[nan, 100.0]]), [0.618], [0.2, 1.2], lipschitz=1.0)
-    assert "above the bound 1/(2 delta L) = 0.809" in above
+                    "delta = 0.99; all 3 cells that reached it lie within the bound 1/(2 delta L)")
+    grid[1, 2] = 300.0  # lambda 1 at delta 0.625: 1.25 times its bound 0.8
+    assert R.sensitivity_summary(grid, [0.5, 0.625, 0.99], [0.2, 0.6, 1.0], 1.0).endswith(
+        "1 of the 4 cells that reached it lie above the bound 1/(2 delta L), the farthest at delta = 0.625, "
+        "lambda = 1 (1.25 times the bound)")
     assert R.sensitivity_summary(np.full((1, 2), nan), [0.6], [0.1, 0.2], 1.0).startswith("no cell")
     with pytest.raises(ValueError, match="shape"):
         R.sensitivity_summary(grid, [0.5], [0.2], 1.0)

@@ -84,7 +84,7 @@ def known_grid(known: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     grid = known["grid"]
     gap = grid.pivot(index="method", columns="lr", values="moment_gap")
     diverged = grid.pivot(index="method", columns="lr", values="diverged")
-    return gap.map(lambda v: f"{v:.1e}") + diverged.map(lambda n: f" ({n})" if n else "")
+    return gap.map(lambda v: f"{v:.1e}") + diverged.map(lambda n: f" ({int(n)})" if pd.notna(n) and n else "")
 
 
 def known_medians(known: Mapping[str, pd.DataFrame], beta_fraction: float) -> pd.DataFrame:
@@ -226,6 +226,7 @@ def evidence(key: str, known: Mapping[str, pd.DataFrame] | None = None, ring: Ma
     if tables is None:
         raise ValueError(f"claim {key!r} needs the {e.game} game's tables")
     note = f"{e.metric}, {e.first} vs {e.second} at their best step sizes"
+    note += " (this execution)" if e.source == "live" else ""
     if e.game == "known":
         a, b = (known_values(tables, n, beta_fraction) for n in (e.first, e.second))
     elif e.game == "image":

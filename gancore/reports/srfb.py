@@ -255,8 +255,9 @@ def ranking(costs: Mapping[str, float | None], unit: str) -> str:
 def sensitivity_summary(iterations: np.ndarray, deltas: Sequence[float], lrs: Sequence[float],
                         lipschitz: float) -> str:
     """One sentence about SRFB's grid of iterations to the target (rows: ``deltas``, columns:
-    ``lrs``; NaN: not reached): the fastest cell, the deltas at which no step size reached it, and the
-    largest step size that did, against the bound 1/(2 delta L) at that cell's delta."""
+    ``lrs``; NaN: not reached): the fastest cell, the deltas at which no step size reached it, and how
+    many of the cells that reached it lie above the step-size bound 1/(2 delta L), naming the one
+    farthest above it."""
     grid = np.asarray(iterations, dtype=float)
     if grid.shape != (len(deltas), len(lrs)):
         raise ValueError(f"iterations has shape {grid.shape}; expected ({len(deltas)}, {len(lrs)})")
@@ -267,11 +268,14 @@ def sensitivity_summary(iterations: np.ndarray, deltas: Sequence[float], lrs: Se
     dead = [f"{d:g}" for d, row in zip(deltas, grid) if np.isnan(row).all()]
     if dead:
         words.append(f"no step size reached it at delta = {', '.join(dead)}")
-    cols = np.flatnonzero(~np.isnan(grid).all(axis=0))
-    jmax = int(cols.max())
-    imax = int(np.flatnonzero(~np.isnan(grid[:, jmax]))[0])
-    bound = 1 / (2 * deltas[imax] * lipschitz)
-    side = "above" if lrs[jmax] > bound else "within"
-    words.append(f"the largest step size that reached it is lambda = {lrs[jmax]:g} (at delta = {deltas[imax]:g}, "
-                 f"{side} the bound 1/(2 delta L) = {bound:.3g})")
+    reached = ~np.isnan(grid)
+    ratio = np.asarray(lrs, dtype=float)[None, :] * 2 * np.asarray(deltas, dtype=float)[:, None] * lipschitz
+    above = reached & (ratio > 1)
+    if above.any():
+        i, j = np.unravel_index(np.where(above, ratio, -np.inf).argmax(), grid.shape)
+        words.append(f"{int(above.sum())} of the {int(reached.sum())} cells that reached it lie above the bound "
+                     f"1/(2 delta L), the farthest at delta = {deltas[i]:g}, lambda = {lrs[j]:g} "
+                     f"({ratio[i, j]:.2f} times the bound)")
+    else:
+        words.append(f"all {int(reached.sum())} cells that reached it lie within the bound 1/(2 delta L)")
     return "; ".join(words)
