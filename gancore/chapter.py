@@ -20,6 +20,7 @@ run's record, so a claim decided on a stored run is measured against the paper a
 from __future__ import annotations
 
 import builtins
+import datetime as _dt
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import claims, profiles, runs, stats, train, verdict
+from . import claims, numerics, profiles, provenance, runs, stats, train, verdict
 
 __all__ = ["open", "Chapter", "StoredRun", "OLD_NAMES"]
 
@@ -162,7 +163,10 @@ class Chapter:
         for key, declared in self.paper.claims.items():
             if key not in self._claims:
                 self._claims[key] = claims.decide(declared, None, None)
-        claims.show(self.name, [self._claims[k] for k in self.paper.claims])
+        rows = [self._claims[k] for k in self.paper.claims]
+        made = (f"commit {provenance.git_commit(self.top)[:12]}, {_dt.date.today().isoformat()}, profile "
+                f"{self.profile} on {self.device.type}, numerics {numerics.mode()}")
+        claims.show(self.name, rows, claims.summary_html(self.paper, claims.table(self.name, rows), made))
 
     def glue(self, name: str, value: Any) -> Any:
         """Glue ``value`` under ``name`` for the prose (MyST-NB's ``{glue:text}`NAME```) and return it."""

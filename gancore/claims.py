@@ -8,6 +8,8 @@ error naming the file and claim)::
     reference = "Welfert, Kurri, Otstot, Sankar. IEEE JSAIT 2024"
     arxiv = "2310.18291"            # optional: doi = "..."
     code = "none found"             # or the authors' repository
+    easy = "..."                    # optional, for the reproducibility summary: what was easy to
+    hard = "..."                    # reproduce, and what was hard (a sentence each, no result numbers)
 
     [config]                        # the paper's configuration in our setting names (dotted),
                                     # shared by its "paper" claims (theory and arena rows do not inherit it)
@@ -58,7 +60,7 @@ import pandas as pd
 from . import stats, verdict
 
 __all__ = ["PaperClaim", "PaperFile", "paper_file", "Claim", "decide", "MIME", "COLUMNS", "table", "show", "read",
-           "scorecard", "html_table", "glue_name", "anchor", "VERDICT_ORDER", "counts", "NOT_AVAILABLE"]
+           "scorecard", "html_table", "glue_name", "anchor", "VERDICT_ORDER", "counts", "NOT_AVAILABLE", "summary_html"]
 
 MIME = "application/vnd.gancore.claims+json"
 """The key under which :func:`show` stores a chapter's claims in its output's metadata."""
@@ -109,6 +111,8 @@ class PaperFile:
     tables: Mapping[str, Any] = field(default_factory=dict)
     arxiv: str | None = None
     doi: str | None = None
+    easy: str | None = None
+    hard: str | None = None
 
 
 def _bad(path: Path, where: str, what: str) -> ValueError:
@@ -179,7 +183,7 @@ def paper_file(chapter: str, folder: str | os.PathLike) -> PaperFile:
     shared = data.get("config", {})
     found = {key: _claim(path, key, entry, shared) for key, entry in entries.items()}
     return PaperFile(chapter, path, data["title"], data["reference"], data["code"], found,
-                     data.get("tables", {}), data.get("arxiv"), data.get("doi"))
+                     data.get("tables", {}), data.get("arxiv"), data.get("doi"), data.get("easy"), data.get("hard"))
 
 
 @dataclass(frozen=True)
@@ -277,16 +281,48 @@ def glue_name(chapter: str) -> str:
     return f"{chapter}-findings"
 
 
-def show(chapter: str, claims: Sequence[Claim]) -> None:
+def summary_html(paper: PaperFile, rows: pd.DataFrame, made: str) -> str:
+    """The chapter's reproducibility summary (in the way of ReScience C and the ML Reproducibility
+    Challenge), generated from its paper file and claim rows: the paper and the authors' code, our
+    execution (``made``), the scope, what reproduced, what did not, what was easy and hard, and what
+    would settle each open claim."""
+    e = html.escape
+    links = [f'<a href="https://arxiv.org/abs/{e(paper.arxiv)}">arXiv:{e(paper.arxiv)}</a>'] if paper.arxiv else []
+    links += [f'<a href="https://doi.org/{e(paper.doi)}">doi:{e(paper.doi)}</a>'] if paper.doi else []
+    own = rows[rows["kind"] != "arena"]
+    tested = own[own["verdict"] != str(verdict.Verdict.NOT_TESTABLE)]
+
+    def listed(part: pd.DataFrame, extra: bool = False) -> str:
+        if part.empty:
+            return "none"
+        items = [f"{e(r.claim)} ({e(r.source)})" + (f": {e(r.reason.split('; to settle it: ')[-1])}" if extra else "")
+                 for r in part.itertuples(index=False)]
+        return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
+
+    settle = own[own["reason"].str.contains("; to settle it: ", regex=False)]
+    parts = [("Paper", f"{e(paper.title)}. {e(paper.reference)}. {' '.join(links)}"),
+             ("Authors' code", e(paper.code)), ("This execution", e(made)),
+             ("Scope", f"{len(tested)} of {len(own)} of the paper's claims run here"
+              + (f", {len(rows) - len(own)} carried to other games" if len(rows) > len(own) else "")),
+             ("Reproduced", listed(own[own["verdict"] == str(verdict.Verdict.REPRODUCED)])),
+             ("Not reproduced", listed(own[own["verdict"] == str(verdict.Verdict.NOT_REPRODUCED)])),
+             ("What was easy", e(paper.easy or "not stated")), ("What was hard", e(paper.hard or "not stated")),
+             ("What would settle the open claims", listed(settle, extra=True))]
+    body = "".join(f"<dt>{name}</dt><dd>{text}</dd>" for name, text in parts)
+    return f'<details class="gancore-summary"><summary>Reproducibility summary</summary><dl>{body}</dl></details>'
+
+
+def show(chapter: str, claims: Sequence[Claim], summary: str = "") -> None:
     """Display the claims of ``chapter`` (text, the HTML table, and the rows as JSON under :data:`MIME`
-    in the output's metadata) and glue the HTML table as :func:`glue_name`."""
+    in the output's metadata) and glue the HTML table, followed by ``summary`` (HTML, e.g.
+    :func:`summary_html`), as :func:`glue_name`."""
     from IPython.display import HTML, display  # IPython and myst_nb come with the book's kernel
     from myst_nb import glue
 
     rows = table(chapter, claims)
     display({"text/plain": _text(rows), "text/html": _html(rows, link=False)}, raw=True,
             metadata={MIME: {"chapter": chapter, "rows": rows.to_dict(orient="records")}})
-    glue(glue_name(chapter), HTML(_html(rows, link=False)), display=False)
+    glue(glue_name(chapter), HTML(_html(rows, link=False) + summary), display=False)
 
 
 def read(notebook: str | os.PathLike) -> pd.DataFrame:

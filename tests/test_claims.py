@@ -205,3 +205,17 @@ def test_links_use_the_ids_sphinx_gives_labels():
 
     for label in ["fig-double_oracle-images", "alpha-gan-long", "fig-srfb-regimes", "Convex_WGAN verdicts"]:
         assert claims.anchor(label) == make_id(label)
+
+
+def test_the_reproducibility_summary_is_generated_from_the_rows_and_the_paper_file(paper):
+    rows = claims.table("toy", _rows(paper))
+    text = claims.summary_html(paper, rows, "commit abc, 2026-12-07")
+    assert text.startswith('<details class="gancore-summary">') and "arxiv.org/abs/0000.00000" in text
+    assert "<dt>Scope</dt><dd>3 of 4 of the paper&#x27;s claims run here</dd>" in text
+    reproduced = text.split("<dt>Reproduced</dt>")[1].split("</dd>")[0]
+    assert "A beats B (Fig. 1)" in reproduced and "the closed form solves the program" in reproduced
+    assert "B fails" not in reproduced  # inconclusive: neither reproduced nor refuted
+    assert "<dt>Not reproduced</dt><dd>none</dd>" in text
+    settle = text.split("<dt>What would settle the open claims</dt>")[1]
+    assert "A makes faces (Fig. 3): make chapter NAME=toy PROFILE=paper (about 2 GPU hours)" in settle
+    assert "<dt>What was easy</dt><dd>not stated</dd>" in text and "commit abc, 2026-12-07" in text

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import stats as sps
 
 from gancore import arena, claims, losses, profiles
@@ -178,7 +179,6 @@ def test_the_rings_vanilla_contestant_is_the_saturating_vanilla_gan():
     assert methods.VANILLA_GAN in S.methods
     vanilla, reference = _Ring(S, "cpu").losses["vanilla"], losses.gan_loss("vanilla")
     real, fake = np.linspace(-3, 3, 12).reshape(12, 1), np.linspace(-2, 4, 12).reshape(12, 1)
-    import torch
     real, fake = torch.tensor(real), torch.tensor(fake)
     torch.testing.assert_close(vanilla.d(real, fake), reference.d(real, fake))
     torch.testing.assert_close(vanilla.g(fake), reference.g(fake))
