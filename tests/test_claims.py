@@ -211,7 +211,7 @@ def test_the_reproducibility_summary_is_generated_from_the_rows_and_the_paper_fi
     rows = claims.table("toy", _rows(paper))
     text = claims.summary_html(paper, rows, "commit abc, 2026-12-07")
     assert text.startswith('<details class="gancore-summary">') and "arxiv.org/abs/0000.00000" in text
-    assert "<dt>Scope</dt><dd>3 of 4 of the paper&#x27;s claims run here</dd>" in text
+    assert "<dt>Scope</dt><dd>3 of 4 of the paper's claims run here</dd>" in text
     reproduced = text.split("<dt>Reproduced</dt>")[1].split("</dd>")[0]
     assert "A beats B (Fig. 1)" in reproduced and "the closed form solves the program" in reproduced
     assert "B fails" not in reproduced  # inconclusive: neither reproduced nor refuted
