@@ -154,7 +154,7 @@ class Finding:
         if self.distance:
             return "; ".join(self.distance)
         if self.verdict == Verdict.NOT_TESTABLE:
-            return "(not run)"
+            return "(not run)" if self.reading == Reading.NONE else "(the paper's setting is not available)"
         return "the paper's configuration" + (" (" + "; ".join(self.argued) + ")" if self.argued else "")
 
     def __str__(self) -> str:

@@ -56,21 +56,24 @@ def test_gda_problem_reports_the_closed_form_optimum_and_its_trajectory():
     assert row["p*"] == pytest.approx(convex.quadratic_optimal_value(X, Z, beta))
     assert row["evaluations"] == 3  # steps 0, 10, 20
     assert row["problem"] == 2 and 0 <= row["at p*"] <= 3
+    assert row["closed form at p*"] is True
     table = report.gda_problems(30, 3, [2, 3], steps=20, lr=1e-2, eval_every=10)
     assert list(table.problem) == [2, 3]
     assert table.iloc[0]["p*"] == pytest.approx(row["p*"])
 
 
-GAPS = pd.DataFrame({"problem": [1, 2, 3, 4], "best feasible gap": [0.2, 0.3, np.nan, 0.25],
-                     "at p*": [0, 0, 0, 1]})
+GAPS = pd.DataFrame({"problem": [1, 2, 3, 4], "closed form at p*": [True] * 4,
+                     "best feasible gap": [0.2, 0.3, np.nan, 0.25], "at p*": [0, 0, 0, 1]})
 
 
-def test_gda_evidence_compares_the_gaps_with_zero_dropping_infeasible_problems():
-    c = report.gda_evidence(GAPS)
-    assert c.first.n == 3 and c.first.estimate == pytest.approx(0.25)
-    assert c.second.estimate == 0.0
-    assert c.difference == pytest.approx(0.25) and c.direction == ">"
-    assert c.p_value < 0.05  # 0.2, 0.3, 0.25 are well away from 0
+def test_gda_evidence_compares_the_rates_of_problems_solved():
+    c = report.gda_evidence(GAPS)  # closed form 4 of 4, GDA 1 of 4
+    assert (c.first.n, c.second.n) == (4, 4)
+    assert c.first.estimate == 1.0 and c.second.estimate == 0.25
+    assert c.direction == ">" and c.method == "Fisher"
+    assert c.p_value == pytest.approx(stats.compare_rates(4, 4, 1, 4).p_value)
+    none = GAPS.assign(**{"best feasible gap": np.nan, "at p*": 0})  # GDA never feasible: still decided
+    assert report.gda_evidence(none).second.estimate == 0.0
 
 
 def test_gda_sentence_states_the_numbers_it_was_given():

@@ -94,7 +94,7 @@ def test_not_testable_without_a_run_names_what_is_missing_and_requires_it():
 def test_a_setting_that_is_not_available_gives_our_reading_only():
     f = decide(direction=">", evidence=BETTER, available=False)
     assert (f.reading, f.verdict) == (Reading.HOLDS, Verdict.NOT_TESTABLE)
-    assert "not available" in f.reason
+    assert "not available" in f.reason and f.configuration == "(the paper's setting is not available)"
 
 
 def test_arena_rows_get_their_own_labels():
