@@ -37,8 +37,8 @@ def test_over_seeds_gives_rates_and_means_with_intervals_computed_by_hand():
     assert got["success rate (all modes covered)"] == "0.50 [0.15, 0.85], n=4"
     assert got["failure rate (no mode covered)"].startswith("0.25 [") and got["failure rate (no mode covered)"].endswith("n=4")
     # modes: mean 5.25, s = 3.775, t_{0.975,3} = 3.182: half-width 6.006 -> [-0.76, 11.26], cut to
-    # [0, 8] (a mean of modes covered cannot leave it), shown to the units its width (8) allows
-    assert got["modes covered (of 8)"] == "5 [0, 8], n=4"
+    # [0, 8] (a mean of modes covered cannot leave it), shown to the one decimal its width (8) allows
+    assert got["modes covered (of 8)"] == "5.2 [0.0, 8.0], n=4"
     # HQS: mean 0.5, s = sqrt(0.18) = 0.424: half-width 0.675 -> [-0.17, 1.17], cut to [0, 1]
     assert got["HQS (share of samples within 3 sigma)"] == "0.5 [0.0, 1.0], n=4"
     # one 7 and nine 8s: 7.9 +- 2.262 * 0.316 / sqrt(10) = [7.67, 8.13]: the low end kept, the high cut
