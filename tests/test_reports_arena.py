@@ -165,6 +165,9 @@ def test_panels_draw_one_line_per_method():
     fd = curves[curves.metric == "modes"].assign(metric="fd", value=lambda t: t.value + 1.0)
     reference = pd.DataFrame({"generator": ["real", "ProCoGAN (closed form)"], "fd": [1.0, 42.0]})
     assert A.procogan_fd(reference) == 42.0
+    text = A.reference_text(reference.assign(seconds=[np.nan, 1.25]))
+    assert "42.0" in text and text.endswith("fit wall time: ProCoGAN (closed form) 1.2 s")
+    assert "seconds" not in text.splitlines()[0]
     fig, ax = plt.subplots()
     A.plot_images(ax, fd, pd.DataFrame({"method": ["a", "b"], "lr": [0.1, 0.1]}), "test", 42.0)
     assert ax.get_yscale() == "log" and len(ax.get_lines()) == 3

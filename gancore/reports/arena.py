@@ -23,7 +23,7 @@ from ..arena import known_tables
 
 __all__ = ["STORED", "GAMES", "RING_SHOW", "IMAGE_SHOW", "Evidence", "CLAIMS", "contestants", "known_board",
            "known_grid", "known_medians", "plot_known", "difficulty", "with_best", "plot_ring", "plot_images",
-           "procogan_fd", "known_values", "ring_values", "image_values", "evidence", "game_settings",
+           "reference_text", "procogan_fd", "known_values", "ring_values", "image_values", "evidence", "game_settings",
            "always_failing", "count_text"]
 
 STORED = "20261130-180454-quick"
@@ -128,6 +128,14 @@ def plot_ring(axes: Sequence[Axes], curves: pd.DataFrame, best: pd.DataFrame, so
     for ax in axes:
         ax.set_xlabel("player-gradient evaluations")
     axes[1].get_legend().remove()
+
+
+def reference_text(reference: pd.DataFrame) -> str:
+    """An image arena's ``reference`` table as text (distances to one decimal) and, on its own line,
+    each fit's wall time in seconds (kept apart, so the table itself does not vary between executions)."""
+    table = reference.drop(columns="seconds").to_string(index=False, float_format=lambda v: f"{v:.1f}")
+    times = [f"{g} {s:.1f} s" for g, s in zip(reference["generator"], reference["seconds"]) if pd.notna(s)]
+    return f"{table}\nfit wall time: {', '.join(times) or 'none'}"
 
 
 def procogan_fd(reference: pd.DataFrame) -> float:
