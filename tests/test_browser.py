@@ -130,3 +130,49 @@ def test_mathjax_errors_and_math_it_does_not_process(driver, site):
     problems = browser_check.check_page(driver, base + "bad.html")
     assert any("raw TeX in the text: 'a loss $x$ here'" == p for p in problems), problems
     assert any(p.startswith("MathJax error") for p in problems), problems
+
+
+# --- what issue 29 added: answers on the first screen, dropdowns, the status page, the footer -------
+
+CHAPTERS = ["srfb", "double_oracle", "alpha_gan", "convex_wgan", "repeated_game", "arena"]
+LAPTOP = (1366, 768)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_a_chapter_answers_on_its_first_screen_and_its_reasoning_folds_out(driver, chapter):
+    _built_book()
+    from selenium.webdriver.common.by import By
+
+    driver.set_window_size(*LAPTOP)
+    with browser_check.serve(HTML) as base:
+        driver.get(f"{base}book/executed/{chapter}.html")
+        table = driver.find_element(By.CSS_SELECTOR, "table.gancore-claims")
+        top = driver.execute_script("return arguments[0].getBoundingClientRect().top + window.scrollY", table)
+        height = driver.execute_script("return window.innerHeight")
+        assert top < height, f"{chapter}: the claims table starts at {top:.0f} px, below the first screen ({height} px)"
+        (REPO / "_build" / "screenshots").mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(REPO / "_build" / "screenshots" / f"{chapter}-top.png"))
+        why = table.find_element(By.CSS_SELECTOR, "details")
+        reason = why.find_element(By.CSS_SELECTOR, "small")
+        assert not reason.is_displayed() and why.get_attribute("open") is None
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", why)
+        why.find_element(By.TAG_NAME, "summary").click()
+        assert why.get_attribute("open") is not None and reason.is_displayed() and reason.text.strip()
+        summary = driver.find_element(By.CSS_SELECTOR, "details.gancore-summary")
+        summary.find_element(By.TAG_NAME, "summary").click()
+        assert "Authors' code" in summary.text and "What would settle the open claims" in summary.text
+
+
+def test_the_status_page_and_the_footer_name_the_commit(driver):
+    _built_book()
+    from selenium.webdriver.common.by import By
+
+    with browser_check.serve(HTML) as base:
+        driver.get(f"{base}book/status.html")
+        text = driver.find_element(By.TAG_NAME, "main").text
+        assert "Status: when and on what each chapter ran" in text
+        tables = driver.find_elements(By.CSS_SELECTOR, "main table")
+        assert len(tables) == 2 and "toolkit" in tables[0].text and "alpha_gan" in tables[1].text
+        driver.get(f"{base}book/intro.html")
+        footer = driver.find_element(By.CSS_SELECTOR, ".gancore-commit").text
+        assert re.search(r"Built from commit [0-9a-f]{12}", footer), footer
