@@ -188,3 +188,28 @@ def test_the_rings_vanilla_contestant_is_the_saturating_vanilla_gan():
     image = profiles.get("arena", "quick").image
     with pytest.raises(ValueError, match="Invalid image.methods"):
         methods.check_group({**image, "methods": ("alt-Adam", methods.VANILLA_GAN)}, "image", 3)
+
+
+def test_normalised_scores_for_the_leaderboard_from_the_stored_run():
+    """On the stored run: one (seeds, games) array per method that played all three games, on the seeds
+    all games ran, each score the documented transform of the game's own number, in [0, 1]."""
+    folder = Path(__file__).resolve().parents[1] / "results" / "arena" / A.STORED
+    curves = pd.read_csv(folder / "known.csv")
+    grid = arena.known_tables.best_lrs(arena.known_tables.final_rows(curves))
+    main = grid[grid.beta_fraction == 0.1]
+    known = {"curves": curves, "best": main[main.best].drop(columns=["best", "beta_fraction"])}
+    ring = arena.ring_tables(pd.read_csv(folder / "ring.csv"))
+    image = arena.image_tables(pd.read_csv(folder / "image.csv"))
+    scores, seeds = A.normalised_scores(known, ring, image, 0.1, image_start=1000.0)
+    assert seeds == [0, 1, 2]  # the digits ran three seeds, the others more
+    assert "DO" not in scores and "DO-GAN" not in scores and "sim-GDA" in scores  # only methods in every game
+    for name, x in scores.items():
+        assert x.shape == (3, 3) and ((0 <= x) & (x <= 1)).all()
+    modes = A.ring_values(ring, "alt-Adam", "modes").loc[seeds].to_numpy()
+    assert scores["alt-Adam"][:, 1] == pytest.approx(modes / 8)
+    fd = 10 ** A.image_values(image, "EG").loc[seeds].to_numpy()
+    assert scores["EG"][:, 2] == pytest.approx(np.clip(1 - np.log10(fd) / 3, 0, 1))
+    gap = 10 ** A.known_values(known, "OGDA", 0.1).loc[seeds].to_numpy()
+    assert scores["OGDA"][:, 0] == pytest.approx(np.clip(-np.log10(gap) / 4, 0, 1))
+    with pytest.raises(ValueError, match="must exceed 1"):
+        A.normalised_scores(known, ring, image, 0.1, image_start=0.5)

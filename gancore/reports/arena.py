@@ -24,7 +24,7 @@ from ..arena import known_tables
 __all__ = ["STORED", "GAMES", "RING_SHOW", "IMAGE_SHOW", "Evidence", "CLAIMS", "contestants", "known_board",
            "known_grid", "known_medians", "plot_known", "difficulty", "with_best", "plot_ring", "plot_images",
            "reference_text", "procogan_fd", "known_values", "ring_values", "image_values", "evidence", "game_settings",
-           "always_failing", "count_text"]
+           "always_failing", "count_text", "normalised_scores"]
 
 STORED = "20261130-180454-quick"
 """The stored run of this chapter whose ring and digits leaderboards the claims use (``results/arena/``;
@@ -264,3 +264,30 @@ def count_text(values: pd.Series) -> str:
     """``"k of n"`` for 0/1 values per seed (NaN dropped)."""
     k, n = stats.counts(values.to_numpy())
     return f"{k} of {n}"
+
+
+def normalised_scores(known: Mapping[str, pd.DataFrame], ring: Mapping[str, pd.DataFrame],
+                      image: Mapping[str, pd.DataFrame], beta_fraction: float,
+                      image_start: float) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Every method that plays all three games, as a (seeds, games) array of scores in [0, 1], higher
+    better, on the seeds all three games ran (for :mod:`gancore.arena.aggregate`):
+
+    * known game: ``-log10(moment gap) / 4``, 0 at a gap of 1 (no progress), 1 at the 1e-4 target;
+    * ring: the share of the eight modes covered;
+    * digits: ``1 - log10(FD) / log10(image_start)``, 0 at the untrained generator's Frechet distance
+      ``image_start``, 1 at a distance of 1.
+
+    Each is clipped to [0, 1]; a diverged seed scores 0. Returns the scores and the seeds used."""
+    if not image_start > 1:
+        raise ValueError(f"image_start (the untrained generator's Frechet distance) must exceed 1; got {image_start}")
+    methods = [m for m in known["best"].method if m in set(ring["best"].method) & set(image["best"].method)]
+    scores: dict[str, list[pd.Series]] = {}
+    for name in methods:
+        k = (-known_values(known, name, beta_fraction) / 4).fillna(0.0)
+        r = (ring_values(ring, name, "modes") / 8).fillna(0.0)
+        i = (1 - image_values(image, name) / np.log10(image_start)).fillna(0.0)
+        scores[name] = [s.clip(0.0, 1.0) for s in (k, r, i)]
+    seeds = sorted(set.intersection(*(set(s.index) for parts in scores.values() for s in parts))) if scores else []
+    if not seeds:
+        raise ValueError("no seed was run by every method in all three games")
+    return {m: np.column_stack([s.loc[seeds].to_numpy() for s in parts]) for m, parts in scores.items()}, seeds
