@@ -146,14 +146,6 @@ def test_along_training_on_several_cell_columns_and_means():
     assert (table.difference == 0).all() and (table.p == 1.0).all()  # identical samples
 
 
-def test_value_at_nearest_step():
-    rows = report.value_at(curves_table(), 13, "success")
-    assert set(rows.step) == {10} and set(rows.metric) == {"success"} and len(rows) == 20
-    assert set(report.value_at(curves_table(), 15).step) == {10}  # a tie goes to the earlier step
-    with pytest.raises(ValueError):
-        report.value_at(curves_table(), 10, "hqs")
-
-
 def test_compare_at_lr_on_the_log_scale():
     images = pd.DataFrame([{"data": "digits", "loss": loss, "lr": 5e-3, "seed": s, "frechet": fd}
                            for loss, values in {"a": [10.0, 20.0, 40.0], "b": [100.0, 200.0, 400.0]}.items()

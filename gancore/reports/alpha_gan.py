@@ -11,9 +11,8 @@
   settings carry the compared cells (:func:`at_cells`) so the configuration distance checks them.
 * **Along training**, generic (a tidy table with columns ``step``, the cell column(s), ``seed``,
   ``metric``, ``value``, as :mod:`gancore.ensemble` and the sweeps write it; the repeated-game
-  chapter's curves have the same form): the values at one evaluation step (:func:`value_at`) and one
-  comparison per step with Holm's adjustment over the looks (:func:`along_training`,
-  :func:`holm_steps`).
+  chapter's curves have the same form): one comparison per step with Holm's adjustment over the
+  looks (:func:`along_training`, :func:`holm_steps`).
 * **Images**: the jobs of the learning-rate grid (:func:`image_jobs`), their final Frechet distances
   (:func:`image_table`) and two losses compared at one learning rate on the log scale
   (:func:`compare_at_lr`).
@@ -33,7 +32,7 @@ from .. import divergences, experiments, stats, verdict
 
 __all__ = ["value_range", "exact_share", "identity_draws", "convexity_grid", "interval_text", "with_intervals",
            "shown", "paper_fig2b", "paper_grid", "beside_paper", "cell_rows", "compare_cells", "cells_of", "at_cells",
-           "Candidate", "closest", "value_at", "along_training", "holm_steps", "image_jobs", "image_table",
+           "Candidate", "closest", "along_training", "holm_steps", "image_jobs", "image_table",
            "compare_at_lr", "first_seed_samples"]
 
 Cell = tuple[str, float, float]  # (generator, alpha_D, alpha_G)
@@ -236,17 +235,6 @@ def _select(rows: pd.DataFrame, columns: list[str], value: Any) -> pd.DataFrame:
     for column, v in zip(columns, value):
         keep &= np.isclose(rows[column], v) if isinstance(v, float) else (rows[column] == v).to_numpy()
     return rows[keep]
-
-
-def value_at(curves: pd.DataFrame, step: int, metric: str | None = None) -> pd.DataFrame:
-    """The rows of a tidy table along training (columns ``step``, ``metric``, ``value``, ...) at the
-    evaluation step nearest ``step`` (the earlier one on a tie), of ``metric`` if given."""
-    rows = curves if metric is None else curves[curves.metric == metric]
-    if rows.empty:
-        raise ValueError(f"value_at: no rows{'' if metric is None else f' of metric {metric!r}'}")
-    steps = np.sort(rows.step.unique())
-    nearest = steps[int(np.argmin(np.abs(steps - step)))]
-    return rows[rows.step == nearest]
 
 
 def along_training(curves: pd.DataFrame, metric: str, first: Any, second: Any,
