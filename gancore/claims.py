@@ -60,7 +60,7 @@ import pandas as pd
 from . import stats, verdict
 
 __all__ = ["PaperClaim", "PaperFile", "paper_file", "Claim", "decide", "MIME", "COLUMNS", "table", "show", "read",
-           "scorecard", "html_table", "glue_name", "anchor", "VERDICT_ORDER", "counts", "NOT_AVAILABLE", "summary_html"]
+           "scorecard", "html_table", "glue_name", "anchor", "VERDICT_ORDER", "counts", "coverage", "NOT_AVAILABLE", "summary_html"]
 
 MIME = "application/vnd.gancore.claims+json"
 """The key under which :func:`show` stores a chapter's claims in its output's metadata."""
@@ -355,3 +355,15 @@ def counts(rows: pd.DataFrame) -> pd.DataFrame:
     out = rows.groupby(["group", "verdict"], sort=False).size().rename("claims").reset_index()
     return out.sort_values(["group", "verdict"], key=lambda c: c.map(
         {v: i for i, v in enumerate(VERDICT_ORDER)}) if c.name == "verdict" else c, ignore_index=True)
+
+
+def coverage(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per chapter (a paper, or the arena): its claims, how many were run here (every verdict but
+    "not testable here"), that share, and its rows per verdict, in :data:`VERDICT_ORDER`."""
+    table = pd.crosstab(rows["chapter"], rows["verdict"])
+    table = table.reindex(columns=[v for v in VERDICT_ORDER if v in table.columns])
+    table = table.reindex(list(dict.fromkeys(rows["chapter"])))
+    total = table.sum(axis=1)
+    run = total - (table[str(verdict.Verdict.NOT_TESTABLE)] if str(verdict.Verdict.NOT_TESTABLE) in table else 0)
+    out = pd.DataFrame({"claims": total, "run here": run, "share run": (run / total).round(2)})
+    return pd.concat([out, table], axis=1).reset_index()

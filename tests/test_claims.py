@@ -219,3 +219,13 @@ def test_the_reproducibility_summary_is_generated_from_the_rows_and_the_paper_fi
     settle = text.split("<dt>What would settle the open claims</dt>")[1]
     assert "A makes faces (Fig. 3): make chapter NAME=toy PROFILE=paper (about 2 GPU hours)" in settle
     assert "<dt>What was easy</dt><dd>not stated</dd>" in text and "commit abc, 2026-12-07" in text
+
+
+def test_coverage_counts_each_chapters_claims_and_the_share_run(paper):
+    rows = claims.table("toy", _rows(paper))
+    arena = rows.iloc[[0, 0]].assign(chapter="arena", kind="arena", verdict="carries over")
+    table = claims.coverage(pd.concat([rows, arena], ignore_index=True)).set_index("chapter")
+    assert table.loc["toy", "claims"] == 4 and table.loc["toy", "run here"] == 3
+    assert table.loc["toy", "share run"] == 0.75 and table.loc["toy", "not testable here"] == 1
+    assert table.loc["arena", "carries over"] == 2 and table.loc["arena", "share run"] == 1.0
+    assert list(table.index) == ["toy", "arena"]  # chapters in the book's order
