@@ -177,10 +177,14 @@ class Chapter:
 
 
 def open(name: str, profile: str = "quick", device: str = "auto", seed: int = 0,
-         overrides: Mapping[str, Any] | None = None, data: str = "") -> Chapter:
+         overrides: Mapping[str, Any] | None = None,
+         data: str | Callable[[profiles.Settings], str] = "") -> Chapter:
     """Open chapter ``name`` for execution: resolve its settings and device, read its paper file, and
-    print the header line (:func:`gancore.profiles.describe`)."""
+    print the header line (:func:`gancore.profiles.describe`). ``data`` names the data the results
+    come from: a text, or a function of the resolved settings (``lambda P: ", ".join(P.image.data)``)
+    where the profile decides it."""
     ch = Chapter(name, profile, device, seed, overrides)
-    builtins.print(profiles.describe(name, profile, ch.device, data or "see below", ch.overrides))
+    named = data(ch.settings) if callable(data) else data
+    builtins.print(profiles.describe(name, profile, ch.device, named or "see below", ch.overrides))
     return ch
 

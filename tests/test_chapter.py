@@ -106,3 +106,16 @@ def test_a_chapter_without_a_paper_file_has_no_claims(tmp_path, capsys):
     assert ch.paper is None and ch.settings.steps > 0
     with pytest.raises(ValueError, match="no paper file"):
         ch.claim("x")
+
+
+def test_open_names_the_data_from_the_resolved_settings(top, capsys):
+    import gancore.runs
+
+    original = gancore.runs.top_folder
+    gancore.runs.top_folder = lambda: top
+    try:
+        chapter.open("alpha_gan", "quick", "cpu", 0, {"ring": {"steps": 7}}, data=lambda P: f"ring of {P.ring.steps}")
+    finally:
+        gancore.runs.top_folder = original
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "| data ring of 7 |" in first and "ring.steps=7" in first

@@ -21,6 +21,7 @@ two threads spin against each other and a width-8 DCGAN step took 25 times longe
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -53,7 +54,7 @@ TINY: dict[str, dict] = {
         "n_fid": 128, "matrix_size": 20},
     "alpha_gan": {
         "ring": {"batch_size": 32, "g_width": 16, "d_width": 16, "depth": 2, "steps": 20, "seeds": 2, "n_eval": 500},
-        "fig2b": {"alpha_d": [0.5, 1.0]}, "sat": {"alpha_g": [1.0, 1.2], "alpha_d": [0.5, 1.0]},
+        "fig2b": {"alpha_d": [0.3, 1.0]}, "sat": {"alpha_g": [1.0, 1.2], "alpha_d": [0.5, 1.0]},
         "ns": {"alpha_g": [1.0, 1.2], "alpha_d": [0.5, 1.0]},
         "image": {"width": 8, "latent": 8, "steps": 10, "batch_size": 8, "lrs": [1e-4, 1e-3], "alpha_d": [0.5, 1.0],
                   "seeds": 2},
@@ -151,18 +152,11 @@ def _check_arena(printed: str) -> None:
 
 
 def _check_repeated_game(printed: str) -> None:
-    # "faster": batches each rule needed, and their ratio only where both trained to the target
-    faster = _lines(printed, r"\s*(\w+) faster \(batches to .*\)\s+(\S+)\s+(\S+)\s+(?:yes|no)")
-    table = {m[1]: (m[2], m[3]) for m in faster}
-    assert list(table) == ["ring", "mnist", "cifar10", "celeba"]
-    (m,) = _lines(printed, r"cooperative / simultaneous batches to target: (.*)")
-    ratios = dict(re.findall(r"(\w+) (\d+\.\d\d|no ratio \([^)]*\))(?:, |$)", m[1]))
-    assert list(ratios) == list(table)
-    for name, (c, s) in table.items():
-        if float(c) > 0 and float(s) > 0:  # nan > 0 is False: never reached
-            assert float(ratios[name]) == pytest.approx(float(c) / float(s), abs=0.006)
-        else:
-            assert ratios[name].startswith("no ratio (")
+    # every real image set trained by every rule, each with a finite Frechet distance in its own space
+    rows = _lines(printed, r"\s*(mnist|cifar10|celeba)\s+(simultaneous|alternating|cooperative)\s+(\S+)\s+(\S+)\s+.*")
+    seen = {(m[1], m[2]) for m in rows}
+    assert seen == {(d, r) for d in ("mnist", "cifar10", "celeba") for r in ("simultaneous", "alternating", "cooperative")}
+    assert all(math.isfinite(float(m[4])) for m in rows)
 
 
 CHECKS: dict[str, Callable[[str], None]] = {
