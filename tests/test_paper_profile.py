@@ -56,8 +56,8 @@ TINY: dict[str, dict] = {
         "ring": {"batch_size": 32, "g_width": 16, "d_width": 16, "depth": 2, "steps": 20, "seeds": 2, "n_eval": 500},
         "fig2b": {"alpha_d": [0.3, 1.0]}, "sat": {"alpha_g": [1.0, 1.2], "alpha_d": [0.5, 1.0]},
         "ns": {"alpha_g": [1.0, 1.2], "alpha_d": [0.5, 1.0]},
-        "image": {"width": 8, "latent": 8, "steps": 10, "batch_size": 8, "lrs": [1e-4, 1e-3], "alpha_d": [0.5, 1.0],
-                  "seeds": 2},
+        "image": {"width": 8, "latent": 8, "steps": 10, "batch_size": 8, "lrs": [1e-4, 8e-4], "alpha_d": [0.6, 1.0],
+                  "seeds": 2},  # the paper's Celeb-A cells (alpha_D 0.6 and 1 at its lr 8e-4), which the claim reads
         "n_fid": 64, "n_fid_ref": 64},
     "arena": {
         "known": {"n": 16, "d": 3, "seeds": 2, "budget": 80, "eval_every": 40, "lrs": [0.01, 0.1], "oracle_steps": 10},
@@ -126,14 +126,13 @@ def _check_double_oracle(printed: str) -> None:
 
 
 def _check_alpha_gan(printed: str) -> None:
-    # the NS ratio of success rates: none where vanilla never succeeded (it printed 0.00, or 1e8 times the rate)
-    (m,) = _lines(printed, r"NS vanilla \(1, 1\): success (\S+); \(0\.5, 1\.2\): success (\S+) \(ratio ([^;]+); .*")[:1]
-    vanilla, tuned = float(m[1]), float(m[2])
-    if vanilla > 0:
-        assert float(m[3]) == pytest.approx(tuned / vanilla, abs=0.006)
-    else:
-        assert m[3] == "none: vanilla never succeeded"
-    _lines(printed, r"lsun_classroom: Frechet distance in pixels-pca32-lsun_classroom after 10 steps, mean over 2 seeds .*")
+    # each paper image set trained and measured in its own feature space; the two Celeb-A cells of the
+    # paper's claim compared at the paper's learning rate (the NS ratio of rates is a claim row now)
+    for name in ("celeba", "lsun_classroom"):
+        _lines(printed, rf"{name}: Frechet distance in \S+ after 10 steps over 2 seeds \(this execution.*")
+    (m,) = _lines(printed, r"\nlog Frechet distance at lr 0\.0008, alpha_D = 0\.6 vs 1: (.*)|"
+                           r"log Frechet distance at lr 0\.0008, alpha_D = 0\.6 vs 1: (.*)")
+    assert "n=2" in m[0]
 
 
 def _check_convex_wgan(printed: str) -> None:
