@@ -100,8 +100,9 @@ def inputs(name: str, top: str | os.PathLike) -> list[Path]:
     files |= {p for p in [top / "book" / f"{name}.paper.toml"] if p.exists()}
     files |= {_module_file(package, m) if m else package / "__init__.py" for m in
               imported_modules(source.read_text(), package)}
-    files |= {p for p in (top / "results" / name).rglob("*") if p.is_file() and "checkpoints" not in p.parts
-              and "work" not in p.parts} if (top / "results" / name).exists() else set()
+    stored = top / "results" / name
+    files |= {p for p in stored.rglob("*") if p.is_file()  # not a running job's work folder or checkpoints
+              and not {"checkpoints", "work"} & set(p.relative_to(stored).parts)} if stored.exists() else set()
     if name == "scorecard":
         files |= {p for p in (top / "book" / "executed").glob("*.ipynb") if p.stem != name}
     return sorted(p for p in files if p is not None and p.exists())

@@ -57,3 +57,19 @@ def test_the_recorded_hash_is_read_from_the_notebook_metadata(tmp_path):
     nb.write_text("not json")
     assert freshness.recorded_hash(nb) is None
     assert freshness.recorded_hash(tmp_path / "missing.ipynb") is None
+
+
+def test_stored_runs_count_wherever_the_tree_lies(tmp_path):
+    """A tree under a folder named "work" (as /work/main) still hashes its stored runs; a running job's
+    work folder and checkpoints inside results/ do not count."""
+    top = tmp_path / "work" / "main"
+    _tree(top)
+    before = freshness.inputs_hash("toy", top)
+    (top / "results" / "toy" / "run1" / "work" / "job").mkdir(parents=True)
+    (top / "results" / "toy" / "run1" / "work" / "job" / "state.pt").write_text("x")
+    (top / "results" / "toy" / "run1" / "checkpoints").mkdir()
+    (top / "results" / "toy" / "run1" / "checkpoints" / "c.pt").write_text("x")
+    assert freshness.inputs_hash("toy", top) == before
+    (top / "results" / "toy" / "run1" / "table.csv").write_text("a\n1\n")
+    assert top / "results" / "toy" / "run1" / "table.csv" in freshness.inputs("toy", top)
+    assert freshness.inputs_hash("toy", top) != before
