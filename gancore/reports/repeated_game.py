@@ -84,6 +84,15 @@ def run_steps(steps: int, eval_every: int, time_per_batch: Mapping[str, float], 
     return budget, max(steps, math.ceil(budget / eval_every) * eval_every)
 
 
+def _plan(P: Mapping[str, Any], game: str, method: str, steps: int | None) -> tuple[int, int]:
+    """``(budget, length)`` of a run of ``game`` ("ring" or "image"): exactly ``steps`` batches when
+    given, else :func:`run_steps` from the game's settings and the stored per-batch times."""
+    if steps is not None:
+        return steps, steps
+    G = P[game]
+    return run_steps(G["steps"], G["eval_every"], P["time_per_batch"][game], method, P["max_time_factor"])
+
+
 def policy_and_loss(method: str, **options: str) -> tuple[Any, losses.GANLoss]:
     """The who-updates policy of ``method`` (``"cooperative"``: a fresh
     :class:`~gancore.repeated.Cooperative` with ``options``) and the loss it trains with (the
@@ -104,11 +113,7 @@ def ring_run(P: Mapping[str, Any], ring, method: str, seed: int, device: str | t
     ensemble by ``method``: for ``steps`` batches, or (``steps=None``) long enough for both the
     profile's batches and the method's equal-wall-clock budget."""
     R = P["ring"]
-    if steps is None:
-        budget, steps = run_steps(R["steps"], R["eval_every"], P["time_per_batch"]["ring"], method,
-                                  P["max_time_factor"])
-    else:
-        budget = steps
+    budget, steps = _plan(P, "ring", method, steps)
     policy, loss = policy_and_loss(method, **options)
     G, _, result = ensemble.fit(
         *models.gan_pair("vanilla", (2,), latent_dim=2, width=R["width"], depth=R["depth"]), ring,
@@ -227,11 +232,7 @@ def image_run(P: Mapping[str, Any], images: experiments.ImageData, method: str, 
     (``None``) long enough for the profile's batches and the equal-wall-clock budget, with its
     Frechet distance every ``P["image"]["eval_every"]`` batches."""
     Q = P["image"]
-    if steps is None:
-        budget, steps = run_steps(Q["steps"], Q["eval_every"], P["time_per_batch"]["image"], method,
-                                  P["max_time_factor"])
-    else:
-        budget = steps
+    budget, steps = _plan(P, "image", method, steps)
     policy, loss = policy_and_loss(method, **options)
     run = experiments.image_experiment(
         images, loss=loss, optimizers=experiments.adam(Q["lr"], P["betas"]), policy=policy, steps=steps,
