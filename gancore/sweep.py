@@ -103,7 +103,10 @@ EXPERIMENTS: dict[str, Experiment] = {
                             lambda P, n: n * len(experiments.alpha_cells(P)) * P.ring.steps, checkpoints=True),
     "toolkit": Experiment("experiments.toolkit_ring", experiments.toolkit_ring, lambda P, n: n * P.steps),
 }
-"""The chapters a sweep can run, each with its library experiment function."""
+"""The experiments a sweep can run, each with its library experiment function, keyed by the chapter
+(its main experiment) or ``chapter.experiment`` (another experiment of that chapter, e.g.
+``srfb.average``): the chapter's profile gives the settings and its folder ``results/chapter/`` holds
+the sweep."""
 
 
 @dataclass(frozen=True)
@@ -241,9 +244,10 @@ def plan(chapter: str, seeds: str | Sequence[int], grid: Mapping[str, Any] | Non
     sense by :func:`gancore.profiles.get`; ``allow_long`` admits training past its limit)."""
     if experiment is None:
         if chapter not in EXPERIMENTS:
-            raise ValueError(f"No sweep experiment for chapter {chapter!r}; chapters with one: "
-                             f"{', '.join(EXPERIMENTS)}. Add its experiment function to gancore.sweep.EXPERIMENTS.")
+            raise ValueError(f"No sweep experiment {chapter!r}; experiments: {', '.join(EXPERIMENTS)}. "
+                             f"Add its experiment function to gancore.sweep.EXPERIMENTS.")
         experiment = EXPERIMENTS[chapter]
+    chapter = chapter.split(".")[0]
     seeds = parse_seeds(seeds) if isinstance(seeds, str) else [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ValueError(f"Invalid seeds {format_seeds(seeds) if seeds else '(none)'}: give distinct "
@@ -466,7 +470,7 @@ def _json_object(text: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gancore.sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", help=f"the chapter: {', '.join(EXPERIMENTS)}")
+    parser.add_argument("name", help=f"the experiment (a chapter, or chapter.experiment): {', '.join(EXPERIMENTS)}")
     parser.add_argument("--seeds", required=True, help="seeds, e.g. 0-199 or 0-9,20-29")
     parser.add_argument("--grid", type=_json_object, default={}, metavar="JSON",
                         help="settings -> lists of values, e.g. '{\"ring\": {\"lr\": [1e-4, 2e-4]}}'")

@@ -86,8 +86,8 @@ def test_plan_checks_names_types_and_arguments_before_running(tmp_path):
         _plan(tmp_path, grid={"learning_rate": [1e-3]})
     with pytest.raises(ValueError, match="Setting lr"):
         _plan(tmp_path, grid={"lr": ["fast"]})
-    with pytest.raises(ValueError, match="No sweep experiment for chapter 'srfb'"):
-        sweep.plan("srfb", "0-1")
+    with pytest.raises(ValueError, match="No sweep experiment 'nochapter'"):
+        sweep.plan("nochapter", "0-1")
     with pytest.raises(ValueError, match="same settings twice"):
         _plan(tmp_path, grid={"lr": [1e-3, 0.001]})
     with pytest.raises(ValueError, match="Invalid seeds_per_job"):
