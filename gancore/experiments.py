@@ -47,11 +47,11 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import Dataset
 
-from . import data, ensemble, losses, metrics, models, train
+from . import data, ensemble, losses, metrics, models, repeated, solvers, train
 
 __all__ = ["ImageData", "image_data", "ImageRun", "image_experiment", "adam", "equal_time_steps", "COUNTS",
-           "ring_players", "ring_ensemble", "final_evaluation", "alpha_cells", "alpha_ring", "toolkit_ring",
-           "in_processes", "shared_image_data", "image_experiment_on"]
+           "ring_players", "ring_ensemble", "final_evaluation", "alpha_cells", "alpha_ring", "toolkit_ring", "repeated_ring", "equal_time_run",
+           "in_processes", "shared_image_data", "image_experiment_on", "srfb_images"]
 
 T = TypeVar("T")
 
@@ -247,6 +247,15 @@ def equal_time_steps(steps: int, time_per_batch: Mapping[str, float], method: st
     return int(steps * time_per_batch[reference] / time_per_batch[method])
 
 
+def equal_time_run(steps: int, eval_every: int, time_per_batch: Mapping[str, float], method: str,
+                   max_time_factor: float) -> tuple[int, int]:
+    """``(budget, length)``: the batches ``method`` gets at equal wall-clock (:func:`equal_time_steps`,
+    capped at ``max_time_factor * steps``), and the run's length in batches, covering both ``steps``
+    and the budget in whole evaluation intervals."""
+    budget = min(equal_time_steps(steps, time_per_batch, method), int(max_time_factor * steps))
+    return budget, max(steps, -(-budget // eval_every) * eval_every)
+
+
 # --------------------------------------------------------------------------- the ring over many seeds
 
 Players = tuple[Callable[[], nn.Sequential], Callable[[], nn.Sequential]]
@@ -371,6 +380,68 @@ def toolkit_ring(settings: Mapping[str, Any], seeds: Sequence[int], device: str 
                            steps=P["steps"], batch_size=P["batch_size"], n_eval=P["n_eval"],
                            eval_every=P["eval_every"], eval_seed=eval_seed, device=device)
     return {"ring": final_evaluation(curves), "curves": curves}
+
+
+def repeated_ring(settings: Mapping[str, Any], seeds: Sequence[int], device: str | torch.device = "auto",
+                  eval_seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The repeated-game chapter's experiment on ``seeds``: each method of
+    :data:`gancore.repeated.METHODS` trains one ring GAN per seed (one ensemble; the same
+    initialisations, data order and noise for every method) with the profile's ``ring`` networks,
+    Adam and batches, for :func:`equal_time_run` batches (the profile's ``steps`` or the method's
+    equal-wall-clock budget, whichever is longer). Every ``eval_every`` batches both modules are
+    measured: G by the ring metrics of ``n_eval`` samples of fixed noise (``eval_seed``), D by
+    :func:`gancore.metrics.discriminator_metrics` on ``n_eval`` held-out samples of the ring (its test
+    split) against those samples. Returns ``{"curves": one row per method, seed and evaluation,
+    "steps": one row per method and seed (budget, length, the run's seconds per batch, the shares of
+    batches on which D and G stepped)}``."""
+    P, R, seeds = settings, settings["ring"], list(seeds)
+    ring = data.load("ring")
+    real = data.as_tensor(data.load("ring", split="test"), R["n_eval"])
+    curves, steps = [], []
+    for method in repeated.METHODS:
+        budget, length = equal_time_run(R["steps"], R["eval_every"], P["time_per_batch"]["ring"], method,
+                                        P["max_time_factor"])
+        policy, loss = repeated.method_policy(method)
+        _, _, result = ensemble.fit(
+            *models.gan_pair("vanilla", (2,), latent_dim=2, width=R["width"], depth=R["depth"]), ring, seeds,
+            loss=loss, lr_G=R["lr"], lr_D=R["lr"], betas=P["betas"], steps=length, batch_size=R["batch_size"],
+            latent_dim=2, policy=policy, device=device, progress=False, log_every=max(1, length // 10),
+            evaluate=metrics.ring_evaluator(ring.means, ring.sigma, R["n_eval"], 2, eval_seed, real=real),
+            eval_every=R["eval_every"])
+        evals = metrics.per_member(result.evals)
+        curves.append(evals.assign(method=method, seed=[seeds[m] for m in evals.member]))
+        stepped = (policy.history().groupby("member")[["update_D", "update_G"]].mean().to_numpy(float).T
+                   if isinstance(policy, repeated.Cooperative) else np.ones((2, len(seeds))))
+        steps.append(pd.DataFrame({"method": method, "seed": seeds, "budget": budget, "length": length,
+                                   "seconds_per_batch": result.seconds / result.steps,
+                                   "D_stepped": stepped[0], "G_stepped": stepped[1]}))
+    curves = pd.concat(curves, ignore_index=True).drop(columns="member")
+    front = ["method", "seed", "step"]
+    return {"curves": curves[front + [c for c in curves.columns if c not in front]],
+            "steps": pd.concat(steps, ignore_index=True)}
+
+
+def srfb_images(settings: Mapping[str, Any], seeds: Sequence[int], device: str | torch.device = "auto") -> dict[str, pd.DataFrame]:
+    """The SRFB chapter's stored image experiment (a proxy: the paper's setting is not available) on
+    ``seeds``: for each method of ``settings.images.methods`` (names of :func:`gancore.solvers.solver`)
+    at each of the step sizes ``images.lrs`` (shared by all), a WGAN on ``images.data`` whose critic's
+    weights are clipped to ``[-clip, clip]`` (SRFB's and EG's projection), :func:`image_experiment`
+    with the profile's DCGAN ``width``, ``latent``, ``batch_size``, a ``budget`` of gradient evaluations
+    (equal for all), a uniform average of G beside the last iterate. Returns ``{"frechet": the runs'
+    tidy tables}`` (columns ``seed, data, method, lr, step, grad_evals, seconds, metric, value``);
+    SRFB's ``delta`` is the profile's."""
+    P, Q = settings, settings["images"]
+    clip = solvers.BoxProjection(-P["clip"], P["clip"])
+    images = shared_image_data(Q["data"], P["data_root"])
+    tables = [image_experiment(
+        images, loss=losses.gan_loss("wasserstein"), optimizers=solvers.image_optimizers(method, lr, P["delta"], clip),
+        steps=Q["budget"], eval_every=Q["eval_every"], count="grad_evals", batch_size=Q["batch_size"],
+        latent_dim=Q["latent"], width=Q["width"], seed=s, device=device, n_eval=Q["n_fd"], chunk=500,
+        batch_statistics=True, average=solvers.ergodic_average,
+        projection_D=functools.partial(solvers.project_, projection=clip),
+        labels={"data": Q["data"], "method": method, "lr": lr}, progress=False).table
+        for method in Q["methods"] for lr in Q["lrs"] for s in seeds]
+    return {"frechet": pd.concat(tables, ignore_index=True)}
 
 
 def in_processes(fn: Callable[..., T], jobs: Sequence[Mapping[str, Any]], workers: int | None = None) -> list[T]:

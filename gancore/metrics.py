@@ -39,7 +39,7 @@ from .storage import CorruptFileError, load_torch, save_torch
 __all__ = [
     "ring_metrics", "frechet_distance", "gaussian_stats", "FeatureSpace", "feature_space",
     "classifier_score", "cache_dir", "inception_features", "MIN_ACCURACY",
-    "first_reaching", "reach_ratio", "fixed_noise", "sample_in_chunks", "generator_ring_metrics", "ring_evaluator", "per_member",
+    "first_reaching", "reach_ratio", "fixed_noise", "sample_in_chunks", "generator_ring_metrics", "ring_evaluator", "discriminator_metrics", "per_member",
 ]
 
 MIN_ACCURACY = {"digits": 0.95, "mnist": 0.98}
@@ -384,22 +384,44 @@ def generator_ring_metrics(G: nn.Module, z: torch.Tensor, means: torch.Tensor, s
     return {k: torch.cat([part[k] for part in parts]) for k in parts[0]}
 
 
+@torch.no_grad()
+def discriminator_metrics(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The discriminator's held-out performance on ``real`` samples (n, ...) and its generator's
+    ``fake`` samples (n, ...; for an ensemble D, (K, n, ...): member k's fakes), D giving logits
+    ``s``: its balanced accuracy ``(mean[s(x) > 0] + mean[s(G(z)) < 0]) / 2`` (a logit above 0 is
+    "real": D(x) > 1/2) and its loss, the binary cross-entropy ``mean softplus(-s(x)) + mean
+    softplus(s(G(z)))`` (the GAN discriminator loss, Goodfellow et al. 2014, Eq. 1, as a loss).
+    Scalars for a single D; ``(K,)`` tensors for an ensemble (a module with an integer ``members``)."""
+    members = getattr(D, "members", None)
+    device = _device(D)
+    real, fake = real.to(device), fake.to(device)
+    if isinstance(members, int):
+        real = real.expand(members, *real.shape).contiguous()
+    s_real, s_fake = D(real).flatten(-2), D(fake).flatten(-2)
+    accuracy = ((s_real > 0).float().mean(-1) + (s_fake < 0).float().mean(-1)) / 2
+    loss = torch.nn.functional.softplus(-s_real).mean(-1) + torch.nn.functional.softplus(s_fake).mean(-1)
+    return {"d_accuracy": accuracy, "d_loss": loss}
+
+
 def ring_evaluator(means: torch.Tensor, sigma: float, n: int, latent_dim: int = 2, seed: int = 0,
-                   samples: dict[int, torch.Tensor] | None = None,
-                   chunk: int | None = None) -> Callable[[int, nn.Module, nn.Module], dict]:
+                   samples: dict[int, torch.Tensor] | None = None, chunk: int | None = None,
+                   real: torch.Tensor | None = None) -> Callable[[int, nn.Module, nn.Module], dict]:
     """``evaluate(step, G, D)`` for :func:`gancore.train.fit`: the ring metrics
     (:func:`generator_ring_metrics`) of ``n`` samples from fixed noise (:func:`fixed_noise` with ``seed``),
     as floats for a single generator or per-member lists for an ensemble (:func:`per_member` makes
     the log long; ``chunk`` members at a time). Evaluation draws from its own generator, so it never
     changes the training run's random streams. With a dict ``samples``, the samples of every
-    evaluation are kept in it on the CPU, keyed by step."""
+    evaluation are kept in it on the CPU, keyed by step. With held-out ``real`` samples (n', 2), the
+    discriminator is measured too (:func:`discriminator_metrics` against these samples of G)."""
     z = fixed_noise(n, latent_dim, seed)
 
     def evaluate(step: int, G: nn.Module, D: nn.Module) -> dict:
-        kept: list[torch.Tensor] | None = [] if samples is not None else None
+        kept: list[torch.Tensor] | None = [] if samples is not None or real is not None else None
         found = generator_ring_metrics(G, z, means, sigma, chunk, kept)
         if samples is not None:
             samples[step] = kept[0]
+        if real is not None:
+            found |= discriminator_metrics(D, real, kept[0])
         return {k: v.float().cpu().tolist() for k, v in found.items()}
 
     return evaluate

@@ -44,10 +44,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .losses import GANLoss
+from .losses import GANLoss, gan_loss
 
-__all__ = ["Cooperative", "cooperative", "CASES", "MEASURES", "TIE_RULES"]
+__all__ = ["Cooperative", "cooperative", "method_policy", "METHODS", "CASES", "MEASURES", "TIE_RULES"]
 
+METHODS = ("simultaneous", "alternating", "cooperative")
+"""The ways of training compared with the rule: the two standard ones and the cooperative rule."""
 CASES = ("first", "D weaker", "G weaker", "both better", "both worse")
 MEASURES = ("loss", "ema", "accuracy")
 TIE_RULES = ("none", "both", "lagging")
@@ -196,6 +198,20 @@ def cooperative(loss: GANLoss, **options: Any) -> tuple[Cooperative, GANLoss]:
     ``policy, loss = cooperative(loss, measure="accuracy"); fit(..., policy=policy, loss=loss)``."""
     policy = Cooperative(**options)
     return policy, policy.watch(loss) if policy.measure == "accuracy" else loss
+
+
+def method_policy(method: str, **options: Any) -> tuple[Cooperative | str, GANLoss]:
+    """The who-updates policy of ``method`` (one of :data:`METHODS`; ``"cooperative"``: a fresh
+    :class:`Cooperative` with ``options``) and the loss it trains with: the non-saturating GAN loss,
+    watched by the policy where its measure reads D's logits."""
+    loss = gan_loss("ns")
+    if method == "cooperative":
+        return cooperative(loss, **options)
+    if options:
+        raise ValueError(f"options {sorted(options)} apply to the cooperative rule only, not to {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r} (choose one of {', '.join(METHODS)})")
+    return method, loss
 
 
 def _tensor(a: np.ndarray | None) -> torch.Tensor | None:

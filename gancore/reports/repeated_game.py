@@ -35,7 +35,7 @@ __all__ = ["METHODS", "DEMO_LOSSES", "VARIANTS", "Run", "demo", "run_steps", "po
            "ablation", "image_run", "image_runs", "image_fd", "image_table", "image_ablation", "timing",
            "ring_figure", "image_figure"]
 
-METHODS = ("simultaneous", "alternating", "cooperative")
+METHODS = repeated.METHODS
 """The methods compared: the two standard ways of training and the cooperative rule."""
 
 DEMO_LOSSES = ((1.00, 1.00), (1.10, 0.90), (1.00, 1.05), (0.95, 1.00), (1.02, 1.10), (1.02, 1.10))
@@ -75,13 +75,8 @@ def demo(scripted: Sequence[tuple[float, float]] = DEMO_LOSSES, **options: str) 
     return table[["step", "d_loss", "g_loss", "case", "update_D", "update_G"]]
 
 
-def run_steps(steps: int, eval_every: int, time_per_batch: Mapping[str, float], method: str,
-              max_time_factor: float) -> tuple[int, int]:
-    """``(budget, length)``: the batches ``method`` gets at equal wall-clock (capped at
-    ``max_time_factor * steps``), and the run's length in batches, covering both ``steps`` and the
-    budget in whole evaluation intervals."""
-    budget = min(experiments.equal_time_steps(steps, time_per_batch, method), int(max_time_factor * steps))
-    return budget, max(steps, math.ceil(budget / eval_every) * eval_every)
+run_steps = experiments.equal_time_run
+"""``(budget, length)`` of a method's run at equal wall-clock: :func:`gancore.experiments.equal_time_run`."""
 
 
 def _plan(P: Mapping[str, Any], game: str, method: str, steps: int | None) -> tuple[int, int]:
@@ -94,17 +89,8 @@ def _plan(P: Mapping[str, Any], game: str, method: str, steps: int | None) -> tu
 
 
 def policy_and_loss(method: str, **options: str) -> tuple[Any, losses.GANLoss]:
-    """The who-updates policy of ``method`` (``"cooperative"``: a fresh
-    :class:`~gancore.repeated.Cooperative` with ``options``) and the loss it trains with (the
-    non-saturating GAN loss, watched by the policy where its measure reads D's logits)."""
-    loss = losses.gan_loss("ns")
-    if method == "cooperative":
-        return repeated.cooperative(loss, **options)
-    if options:
-        raise ValueError(f"options {sorted(options)} apply to the cooperative rule only, not to {method!r}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r} (choose one of {', '.join(METHODS)})")
-    return method, loss
+    """:func:`gancore.repeated.method_policy`: the policy of ``method`` and the loss it trains with."""
+    return repeated.method_policy(method, **options)
 
 
 def ring_run(P: Mapping[str, Any], ring, method: str, seed: int, device: str | torch.device,
