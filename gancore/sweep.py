@@ -75,7 +75,7 @@ import torch
 from distributed import Client, as_completed
 from tqdm import tqdm
 
-from . import cluster, convex, dogan, experiments, meter, numerics, profiles, provenance, repeated, storage, sweepstore, train, wgan1d
+from . import cluster, experiments, numerics, profiles, provenance, repeated, storage, sweepstore, train
 
 __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run", "run_job", "merge", "connect",
            "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
@@ -102,13 +102,6 @@ EXPERIMENTS: dict[str, Experiment] = {
     "alpha_gan": Experiment("experiments.alpha_ring", experiments.alpha_ring,
                             lambda P, n: n * len(experiments.alpha_cells(P)) * P.ring.steps, checkpoints=True),
     "toolkit": Experiment("experiments.toolkit_ring", experiments.toolkit_ring, lambda P, n: n * P.steps),
-    "srfb.average": Experiment("wgan1d.average_runs", wgan1d.average_runs, wgan1d.average_steps),
-    "srfb.images": Experiment("experiments.srfb_images", experiments.srfb_images,
-                              lambda P, n: n * len(P.images.methods) * len(P.images.lrs) * P.images.budget),
-    "double_oracle.meta": Experiment("dogan.ring_meta", dogan.ring_meta, dogan.ring_meta_steps),
-    "convex_wgan.procogan": Experiment("convex.procogan_runs", convex.procogan_runs,
-                                       lambda P, n: n * P.gda.stage.steps * sum(len(c["resolutions"])
-                                                                                for c in P.decisive.procogan)),
     "repeated_game": Experiment("experiments.repeated_ring", experiments.repeated_ring,
                                 lambda P, n: n * len(repeated.METHODS) * P.ring.steps),
 }
@@ -298,7 +291,7 @@ def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     the experiment is raised."""
     started = _dt.datetime.now(_dt.timezone.utc)
     commit = provenance.git_commit()  # the code the job starts from, not the tree as it is hours later
-    t0, clock = time.perf_counter(), meter.Clock(resumed=bool(job.work) and any(Path(job.work).glob("*.pt")))
+    t0 = time.perf_counter()
     device = train.resolve_device(job.device)
     identity = provenance.identity(device, numerics.mode(), job.code or None)
     if job.work:
@@ -321,7 +314,7 @@ def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
               "torch_threads": torch.get_num_threads(),
               "numerics": numerics.describe(), "identity": identity, "host": platform.node(), "git_commit": commit,
               "versions": provenance.versions(), "wall_seconds": round(time.perf_counter() - t0, 2),
-              "throughput": clock.stop(job.seed_steps), "date": started.isoformat(timespec="seconds")}
+              "date": started.isoformat(timespec="seconds")}
     return tables, record
 
 
@@ -459,7 +452,7 @@ def merge(plan: Plan) -> dict[str, pd.DataFrame]:
         "identities": {job.id: record.get("identity", "legacy, unrecorded") for job, record in zip(plan.jobs, records)},
         "git_commit": provenance.git_commit(),
         "device": ", ".join(devices), "gpu": ", ".join(gpus) or None, "versions": provenance.versions(),
-        "wall_seconds": round(sum(record["wall_seconds"] for record in records), 1), "throughput": meter.combine(records),
+        "wall_seconds": round(sum(record["wall_seconds"] for record in records), 1),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
     return tables
 
@@ -505,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     todo = [job for job in planned.jobs if job.id not in done]
     print(f"sweep {planned.name}: {len(planned.jobs)} job(s) of {args.name} -> {planned.folder}; "
-          f"{cluster.estimate(sum(job.seed_steps for job in todo), planned.experiment, args.workers, args.root)}", flush=True)
+          f"{cluster.estimate(sum(job.seed_steps for job in todo), planned.experiment, args.workers)}", flush=True)
     t0 = time.perf_counter()
     try:
         outcome = run(planned, scheduler=args.scheduler, workers=args.workers, replace=args.replace)
