@@ -47,11 +47,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import Dataset
 
-from . import data, ensemble, losses, metrics, models, repeated, train
+from . import data, ensemble, losses, metrics, models, repeated, solvers, train
 
 __all__ = ["ImageData", "image_data", "ImageRun", "image_experiment", "adam", "equal_time_steps", "COUNTS",
            "ring_players", "ring_ensemble", "final_evaluation", "alpha_cells", "alpha_ring", "toolkit_ring", "repeated_ring", "equal_time_run",
-           "in_processes", "shared_image_data", "image_experiment_on"]
+           "in_processes", "shared_image_data", "image_experiment_on", "srfb_images",
+           "srfb_images_steps"]
 
 T = TypeVar("T")
 
@@ -419,6 +420,36 @@ def repeated_ring(settings: Mapping[str, Any], seeds: Sequence[int], device: str
     front = ["method", "seed", "step"]
     return {"curves": curves[front + [c for c in curves.columns if c not in front]],
             "steps": pd.concat(steps, ignore_index=True)}
+
+
+def srfb_images(settings: Mapping[str, Any], seeds: Sequence[int],
+                device: str | torch.device = "auto") -> dict[str, pd.DataFrame]:
+    """The SRFB chapter's stored image experiment (a proxy: the paper's setting is not available) on
+    ``seeds``: for each method of ``settings.images.methods`` (names of :func:`gancore.solvers.solver`)
+    at each of the step sizes ``images.lrs`` (shared by all), a WGAN on ``images.data`` whose critic's
+    weights are clipped to ``[-clip, clip]`` (SRFB's and EG's projection), :func:`image_experiment`
+    with the profile's DCGAN ``width``, ``latent``, ``batch_size``, a ``budget`` of gradient evaluations
+    (equal for all), a uniform average of G beside the last iterate. Returns ``{"frechet": the runs'
+    tidy tables}`` (columns ``seed, data, method, lr, step, grad_evals, seconds, metric, value``);
+    SRFB's ``delta`` is the profile's."""
+    P, Q = settings, settings["images"]
+    clip = solvers.BoxProjection(-P["clip"], P["clip"])
+    images = shared_image_data(Q["data"], P["data_root"])
+    tables = [image_experiment(
+        images, loss=losses.gan_loss("wasserstein"), optimizers=solvers.image_optimizers(method, lr, P["delta"], clip),
+        steps=Q["budget"], eval_every=Q["eval_every"], count="grad_evals", batch_size=Q["batch_size"],
+        latent_dim=Q["latent"], width=Q["width"], seed=s, device=device, n_eval=Q["n_fd"], chunk=500,
+        batch_statistics=True, average=solvers.ergodic_average,
+        projection_D=functools.partial(solvers.project_, projection=clip),
+        labels={"data": Q["data"], "method": method, "lr": lr}, progress=False).table
+        for method in Q["methods"] for lr in Q["lrs"] for s in seeds]
+    return {"frechet": pd.concat(tables, ignore_index=True)}
+
+
+def srfb_images_steps(settings: Mapping[str, Any], n: int) -> int:
+    """The gradient evaluations of a job of ``n`` seeds of :func:`srfb_images` (the sweep's progress unit)."""
+    Q = settings["images"]
+    return n * len(Q["methods"]) * len(Q["lrs"]) * Q["budget"]
 
 
 def in_processes(fn: Callable[..., T], jobs: Sequence[Mapping[str, Any]], workers: int | None = None) -> list[T]:

@@ -256,7 +256,14 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                                  steps=1000),
                        data_root=None, clip=0.01,
                        image=dict(batch_size=64, lr=dict(SRFB=(1.0, 3.0), EG=(1.0, 3.0), Adam=(2e-4,)), delta=0.618,
-                                  seeds=3)),
+                                  seeds=3),
+                       # the stored runs (sweeps srfb.average and srfb.images; book/srfb.md reads them): the
+                       # averaged variant's design, one block where each term of its bound dominates
+                       average=dict(blocks=dict(bias=dict(lrs=(0.1, 0.4), batches=(10**6, 10**8), K=(1000, 10_000)),
+                                                noise=dict(lrs=(0.4, 0.8), batches=(1, 8), K=(10_000, 100_000))),
+                                    chains=16, chunk=32, k_min=100, looks_per_decade=4),
+                       images=dict(data="mnist", width=32, latent=100, batch_size=64, methods=("SRFB", "EG"),
+                                   lrs=(0.03, 0.1, 0.3, 1.0, 3.0), budget=4000, eval_every=1000, n_fd=1000)),
         "quick": dict(image=dict(data=("digits",), width=16, latent=32, budget=600, eval_every=100), n_fd=1000),
         "paper": dict(image=dict(data=("mnist", "cifar10"), width=64, latent=100, budget=200_000, eval_every=10_000),
                       n_fd=10_000),

@@ -39,7 +39,7 @@ from torch.optim.swa_utils import AveragedModel
 __all__ = [
     "Projection", "BoxProjection", "BallProjection", "project_",
     "SRFB", "ExtraGradient", "ExtraAdam", "OptimisticGDA", "Popov",
-    "ergodic_average", "batch_schedule",
+    "ergodic_average", "batch_schedule", "METHODS", "solver", "image_optimizers",
 ]
 
 Projection = Callable[[Tensor], None]
@@ -423,3 +423,36 @@ def batch_schedule(k: int, S0: float, k0: float, a: float, cap: int) -> int:
     except OverflowError:  # (k + k0)^(1+a) beyond the largest float: far past any cap
         return int(cap)
     return int(min(cap, size))
+
+
+# --------------------------------------------------------------------------- solvers by name
+
+METHODS = ("GDA", "EG", "OGDA", "Popov", "SRFB", "Adam")
+"""The solvers the SRFB chapter compares (and its image experiment runs), by the names its tables use."""
+
+
+def solver(method: str, lr: float, delta: float = 0.618) -> Callable[[list[dict[str, Any]]], torch.optim.Optimizer]:
+    """A function of the parameter groups (each group may carry its player's ``projection``) that
+    builds ``method`` at step size ``lr``: GDA (``torch.optim.SGD``), EG, OGDA, Popov, SRFB (with
+    ``delta``) or simultaneous Adam (betas (0.5, 0.9), Gidel et al.'s). The SRFB chapter's registry;
+    an unknown name -> ``ValueError`` listing :data:`METHODS`."""
+    makers = {
+        "GDA": lambda groups: torch.optim.SGD(groups, lr=lr),
+        "EG": lambda groups: ExtraGradient(groups, lr=lr),
+        "OGDA": lambda groups: OptimisticGDA(groups, lr=lr),
+        "Popov": lambda groups: Popov(groups, lr=lr),
+        "SRFB": lambda groups: SRFB(groups, lr=lr, delta=delta),
+        "Adam": lambda groups: torch.optim.Adam(groups, lr=lr, betas=(0.5, 0.9)),
+    }
+    if method not in makers:
+        raise ValueError(f"Unknown solver {method!r}; choose one of {', '.join(METHODS)}.")
+    return makers[method]
+
+
+def image_optimizers(method: str, lr: float, delta: float, clip: Projection) -> Callable:
+    """``(G, D) -> (opt_G, opt_D)`` for the image experiment: both players' solvers at step size
+    ``lr``; SRFB's and EG's critic project onto ``clip`` inside their step, Adam's critic gets no
+    projection here (the training loop clips it after its step, ``projection_D``)."""
+    make = solver(method, lr, delta)
+    box = {} if method == "Adam" else {"projection": clip}
+    return lambda G, D: (make([{"params": G.parameters()}]), make([{"params": D.parameters(), **box}]))

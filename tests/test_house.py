@@ -27,7 +27,7 @@ LAYERS = {
     "storage": -1, "numerics": -1, "formats": -1,  # formats: the real data sets' on-disk formats, checked
     "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0,
     "solvers": 1, "metrics": 1, "divergences": 1, "verdict": 1, "freshness": 1,
-    "games": 2, "train": 2, "claims": 2,
+    "games": 2, "train": 2, "claims": 2, "wgan1d": 2,
     "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3,
     "dogan": 4, "experiments": 4, "plotting": 4, "cluster": 4, "sweepstore": 4,  # cluster, sweepstore: sweep's parts
     "runs": 5, "sweep": 5, "arena": 5, "exploit": 5, "archive": 5,

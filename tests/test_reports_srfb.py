@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from gancore import games, solvers
+from conftest import SHARED_DATA
+
+from gancore import experiments, games, profiles, solvers
 from gancore.reports import srfb as R
 
 
@@ -194,6 +196,100 @@ def test_exponent_table_puts_responses_side_by_side():
     assert table.index.tolist() == ["lr", "K"] and table.loc["K", "second"] == "-"
     assert table.loc["lr", "first"] == "1.00 [1.00, 1.00], 6 seeds"
     assert R.exponent_text(a["K"]) == "-1.00 [-1.00, -1.00], 6 seeds"
+
+
+# --------------------------------------------------------------------------- the averaged variant's stored run
+
+def _design(chains=3):
+    return {"delta": 0.65, "average": {"blocks": {"noise": {"lrs": (0.5,), "batches": (1, 4), "K": (64,)},
+                                                  "bias": {"lrs": (0.2, 0.4), "batches": (10**6,), "K": (16, 64)}},
+                                       "chains": chains, "chunk": 2, "k_min": 4, "looks_per_decade": 2}}
+
+
+def test_average_runs_are_the_chains_root_mean_square_with_the_seeds_noise():
+    from gancore import wgan1d
+    P = _design()
+    runs = wgan1d.average_runs(P, [7])["average"]
+    looks = sorted(runs["K"].unique())
+    assert looks == [4, 13, 16, 40, 64] and (runs["chains"] == 3).all()  # 4..64 at 2 per decade, plus the design
+    assert set(runs.loc[runs.design, "K"]) == {16, 64} and set(runs.loc[runs.design & (runs.block == "noise"), "K"]) == {64}
+    assert (runs["sigma2"] == 2 / runs["batch"]).all()
+    # blocks draw their noise in name order: "bias" is block 0, "noise" block 1, whatever the dict's order
+    lr, S = np.repeat([0.5, 0.5], 3), np.repeat([1, 4], 3)
+    xi = np.random.default_rng([7, 1]).standard_normal((64, 6)) * np.sqrt(2 / S)
+    dist, avg = R.srfb_wgan1d(lr, xi, 0.65)
+    row = runs[(runs.block == "noise") & (runs.batch == 4) & (runs.K == 40)].iloc[0]
+    assert row["average distance"] == pytest.approx(np.sqrt((avg[40, 3:] ** 2).mean()), rel=1e-12)
+    assert row["iterate distance"] == pytest.approx(np.sqrt((dist[40, 3:] ** 2).mean()), rel=1e-12)
+    pd.testing.assert_frame_equal(runs, wgan1d.average_runs(P, [7])["average"])  # chunking changes nothing
+    assert wgan1d.average_steps(P, 2) == 2 * 3 * 4 * 64
+
+
+def test_block_exponents_recover_a_known_law_on_the_design_points_only():
+    rng = np.random.default_rng(0)
+    rows = [{"seed": s, "block": b, "lr": lr, "sigma2": s2, "K": K, "design": K > 10,
+             "average distance": (lr * s2 if b == "noise" else 1 / (lr * K)) * (1 if K > 10 else 50)
+             * np.exp(0.01 * rng.standard_normal())}
+            for s in range(5) for b in ("bias", "noise") for lr in (0.1, 0.4) for s2 in (0.5, 2.0) for K in (5, 100, 1000)]
+    fits = R.block_exponents(pd.DataFrame(rows), resamples=200)
+    assert list(fits) == ["bias", "noise"]
+    for block, want in (("bias", (-1, 0, -1)), ("noise", (1, 1, 0))):
+        for name, w in zip(("lr", "sigma2", "K"), want):
+            assert fits[block][name].estimate == pytest.approx(w, abs=0.02) and fits[block][name].n == 5
+            assert fits[block][name].low <= fits[block][name].estimate <= fits[block][name].high
+
+
+def test_term_fit_recovers_the_coefficients_of_a_two_term_law():
+    grid = pd.DataFrame([{"lr": lr, "sigma2": s2, "K": K} for lr in (0.1, 0.8) for s2 in (1e-6, 2.0)
+                         for K in (1e2, 1e5)])
+    grid["y"] = 0.3 * grid.lr * grid.sigma2 + 4.0 / (grid.lr * grid.K)
+    fit = R.term_fit(grid, "y", ["lambda sigma^2", "1/(lambda K)"])
+    assert fit["coefficients"]["lambda sigma^2"] == pytest.approx(0.3, rel=1e-6)
+    assert fit["coefficients"]["1/(lambda K)"] == pytest.approx(4.0, rel=1e-6)
+    assert fit["rms"] < 1e-8 and np.allclose(fit["model"], grid.y)
+    other = R.term_fit(grid, "y", ["sigma/sqrt(K)", "1/(lambda K)"])  # the wrong law fits worse
+    assert other["rms"] > 0.1 and all(c >= 0 for c in other["coefficients"].values())
+    with pytest.raises(ValueError, match="> 0"):
+        R.term_fit(grid.assign(y=0.0), "y", ["1/(lambda K)"])
+
+
+def test_average_curves_and_panels():
+    runs = pd.DataFrame({"seed": [0, 1] * 4, "block": ["bias"] * 4 + ["noise"] * 4, "lr": 0.5, "batch": 2,
+                         "sigma2": 1.0, "K": [10, 10, 100, 100] * 2, "design": [False, False, True, True] * 2,
+                         "average distance": [1.0, 4.0, 0.1, 0.1, 2.0, 2.0, 1.0, 1.0]})
+    curves = R.average_curves(runs)
+    assert len(curves) == 4 and (curves["seeds"] == 2).all()
+    assert curves.loc[(curves.block == "bias") & (curves.K == 10), "average distance"].item() == pytest.approx(2.0)
+    assert curves.loc[curves.K == 100, "design"].all() and not curves.loc[curves.K == 10, "design"].any()
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2)
+    R.average_panels(curves, axes, {"bias": {"theorem": -1.0}, "noise": {"theorem": 0.0, "identity": -0.5}})
+    assert [len(ax.get_lines()) for ax in axes] == [3, 4]  # curve, design marks, one line per slope
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- the stored image experiment
+
+@pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(),
+                    reason=f"real MNIST raw files not found in {SHARED_DATA}/MNIST/raw")
+def test_srfb_images_runs_every_method_and_step_on_equal_gradient_evaluations(monkeypatch):
+    """The sweep experiment ``srfb.images`` at a tiny size (pixel-PCA features instead of the trained
+    classifier, to stay fast): every method at every shared step size and seed, on the same budget."""
+    images = experiments.image_data("mnist", root=str(SHARED_DATA), reference_n=200, kind="pixels")
+    monkeypatch.setattr(experiments, "shared_image_data", lambda name, root=None, reference_n=None: images)
+    P = profiles.get("srfb", "quick", {"data_root": str(SHARED_DATA), "images": {
+        "width": 4, "latent": 8, "batch_size": 8, "lrs": [0.1, 1.0], "budget": 4, "eval_every": 2, "n_fd": 64}})
+    table = experiments.srfb_images(P, [3], "cpu")["frechet"]
+    assert set(map(tuple, table[["method", "lr"]].drop_duplicates().to_numpy())) == {
+        ("SRFB", 0.1), ("SRFB", 1.0), ("EG", 0.1), ("EG", 1.0)}
+    assert (table["seed"] == 3).all() and (table["data"] == "mnist").all()
+    assert set(table["metric"]) == {"frechet", "frechet (average)"} and np.isfinite(table["value"]).all()
+    last = table.groupby(["method", "lr"])[["grad_evals", "step"]].max()
+    assert (last["grad_evals"] == 4).all()  # equal budgets: extragradient runs half the steps
+    assert (last.loc["EG", "step"] * 2 == last.loc["SRFB", "step"]).all()
+    assert experiments.srfb_images_steps(P, 10) == 10 * 2 * 2 * 4
 
 
 # --------------------------------------------------------------------------- sentences

@@ -1,7 +1,9 @@
-"""The analysis of the SRFB chapter (``book/srfb.md``): the chapter's solver registry, its tables of
-trajectories, a vectorised simulation of SRFB on Gidel's 1-D WGAN over many seeds, the power-law fit
-(log-log least squares with a bootstrap over seeds) that measures the averaged variant's
-neighbourhood, and the sentences about results that the chapter's prose glues in.
+"""The analysis of the SRFB chapter (``book/srfb.md``): its tables of trajectories, SRFB on Gidel's
+1-D WGAN over many seeds (the chain itself, vectorised, is :func:`gancore.wgan1d.srfb_wgan1d`; the
+solver registry is :func:`gancore.solvers.solver`, both re-exported here), the power-law fit (log-log
+least squares with a bootstrap over seeds) that measures the averaged variant's neighbourhood, the
+fit of the bound's terms to the stored run on the averaged variant (``results/srfb/average-k``,
+:func:`gancore.wgan1d.average_runs`), and the sentences about results that the chapter's prose glues in.
 
 The neighbourhood (SRFB claim (ii), [reconstructed] in ``../shared/papers/srfb.md``): with a fixed
 batch of S samples the ergodic average X_K of SRFB's iterates has gap Err(X_K) = O(1/(lam K)) +
@@ -17,44 +19,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
+import scipy.optimize
 
 from .. import games, solvers, stats
+from ..solvers import METHODS, image_optimizers, solver
+from ..wgan1d import srfb_wgan1d
 
 __all__ = ["METHODS", "solver", "image_optimizers", "trajectory_table", "text", "distance_panels", "fd_summary",
            "best_points", "srfb_wgan1d", "neighbourhood_runs", "neighbourhood_summary", "power_law_fit", "exponent_text",
-           "exponent_table", "ranking", "sensitivity_summary"]
-
-METHODS = ("GDA", "EG", "OGDA", "Popov", "SRFB", "Adam")
-"""The solvers the chapter compares, by the names its tables use."""
-
-
-def solver(method: str, lr: float, delta: float = 0.618) -> Callable[[list[dict[str, Any]]], torch.optim.Optimizer]:
-    """A function of the parameter groups (each group may carry its player's ``projection``) that
-    builds ``method`` at step size ``lr``: GDA (``torch.optim.SGD``), EG, OGDA, Popov, SRFB (with
-    ``delta``) or simultaneous Adam (betas (0.5, 0.9), Gidel et al.'s). Defined in the SRFB chapter;
-    an unknown name -> ``ValueError`` listing :data:`METHODS`."""
-    makers = {
-        "GDA": lambda groups: torch.optim.SGD(groups, lr=lr),
-        "EG": lambda groups: solvers.ExtraGradient(groups, lr=lr),
-        "OGDA": lambda groups: solvers.OptimisticGDA(groups, lr=lr),
-        "Popov": lambda groups: solvers.Popov(groups, lr=lr),
-        "SRFB": lambda groups: solvers.SRFB(groups, lr=lr, delta=delta),
-        "Adam": lambda groups: torch.optim.Adam(groups, lr=lr, betas=(0.5, 0.9)),
-    }
-    if method not in makers:
-        raise ValueError(f"Unknown solver {method!r}; choose one of {', '.join(METHODS)}.")
-    return makers[method]
-
-
-def image_optimizers(method: str, lr: float, delta: float, clip: solvers.Projection) -> Callable:
-    """``(G, D) -> (opt_G, opt_D)`` for the image experiment: both players' solvers at step size
-    ``lr``; SRFB's and EG's critic project onto ``clip`` inside their step, Adam's critic gets no
-    projection here (the training loop clips it after its step, ``projection_D``)."""
-    make = solver(method, lr, delta)
-    box = {} if method == "Adam" else {"projection": clip}
-    return lambda G, D: (make([{"params": G.parameters()}]), make([{"params": D.parameters(), **box}]))
-
+           "exponent_table", "TERMS", "block_exponents", "term_fit", "average_curves", "average_panels", "ranking",
+           "sensitivity_summary"]
 
 def trajectory_table(trajectories: Mapping[str, games.Trajectory], lrs: Mapping[str, float], count: str,
                      tol: float = 1e-6) -> pd.DataFrame:
@@ -115,40 +89,6 @@ def best_points(summary: pd.DataFrame, by: Sequence[str], setting: str) -> dict[
 
 
 # --------------------------------------------------------------------------- the 1-D WGAN, vectorised
-
-def srfb_wgan1d(lr: np.ndarray | float, noise: np.ndarray, delta: float = 0.618, theta0: float = 1.0,
-                phi0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    r"""SRFB on Gidel's 1-D WGAN (:class:`gancore.games.WGAN1D`) for many independent chains at once.
-
-    ``noise[k, c]`` is chain c's sampled :math:`\xi_k = \bar u - \bar z` at iteration k (variance
-    2/S for a batch of S); the estimate is :math:`\hat F(x_k) = (-\phi_k, \theta_k - \xi_k)` and the
-    step that of :class:`gancore.solvers.SRFB`: :math:`\bar x_k = \bar x_{k-1} + (1-\delta)(x_k -
-    \bar x_{k-1})`, :math:`x_{k+1} = \bar x_k - \lambda \hat F(x_k)`, :math:`\bar x_{-1} = x_0`.
-    ``lr`` is one step size or one per chain. Returns the distance to the solution (0, 0) of the
-    iterate and of the uniform average of iterates 0..k, each of shape (steps + 1, chains): the same
-    numbers as :func:`gancore.games.run` with ``average=True`` when driven by the same noise."""
-    xi = np.asarray(noise, dtype=float)
-    if xi.ndim != 2:
-        raise ValueError(f"noise must have shape (steps, chains); got shape {xi.shape}")
-    steps, chains = xi.shape
-    step = np.broadcast_to(np.asarray(lr, dtype=float), (chains,))
-    if not (np.isfinite(step).all() and (step > 0).all()):
-        raise ValueError(f"step sizes must be finite and > 0; got {np.unique(step)}")
-    if not 0 < delta < 1:
-        raise ValueError(f"Invalid delta: {delta}; SRFB needs 0 < delta < 1")
-    theta, phi = np.full(chains, float(theta0)), np.full(chains, float(phi0))
-    tbar, pbar = theta.copy(), phi.copy()
-    path = np.empty((steps + 1, 2, chains))
-    path[0] = theta, phi
-    for k in range(steps):
-        f_theta, f_phi = -phi, theta - xi[k]
-        tbar += (1 - delta) * (theta - tbar)
-        pbar += (1 - delta) * (phi - pbar)
-        theta, phi = tbar - step * f_theta, pbar - step * f_phi
-        path[k + 1] = theta, phi
-    average = np.cumsum(path, axis=0) / np.arange(1, steps + 2)[:, None, None]
-    return np.hypot(path[:, 0], path[:, 1]), np.hypot(average[:, 0], average[:, 1])
-
 
 def neighbourhood_runs(lrs: Sequence[float], batches: Sequence[int], steps: int, seeds: Sequence[int],
                        delta: float = 0.618, looks: int = 4) -> pd.DataFrame:
@@ -237,6 +177,78 @@ def exponent_table(fits: Mapping[str, Mapping[str, stats.Interval]]) -> pd.DataF
     names = list(dict.fromkeys(p for fit in fits.values() for p in fit))
     return pd.DataFrame({response: [exponent_text(fit[p]) if p in fit else "-" for p in names]
                          for response, fit in fits.items()}, index=names)
+
+
+# --------------------------------------------------------------------------- the averaged variant's stored run
+
+TERMS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
+    "lambda sigma^2": lambda t: (t["lr"] * t["sigma2"]).to_numpy(float),
+    "1/(lambda K)": lambda t: (1 / (t["lr"] * t["K"])).to_numpy(float),
+    "sigma/sqrt(K)": lambda t: np.sqrt(t["sigma2"] / t["K"]).to_numpy(float),
+}
+"""Terms of a model of the average's distance: the bound's two, O(lam sigma^2) and O(1/(lam K)), and
+the noise of the mean of K samples, sigma/sqrt(K) (the identity the chapter derives for this game)."""
+
+
+def block_exponents(runs: pd.DataFrame, response: str = "average distance", seed: int = 0,
+                    resamples: int = 2000) -> dict[str, dict[str, stats.Interval]]:
+    """For each ``block`` of a stored run (:func:`gancore.wgan1d.average_runs`), the exponents of
+    ``lr``, ``sigma2`` and ``K`` in ``response`` fitted on the block's design points
+    (:func:`power_law_fit`, bootstrap over seeds)."""
+    design = runs[runs["design"].astype(bool)]
+    return {block: power_law_fit(part, response, ["lr", "sigma2", "K"], seed=seed, resamples=resamples)
+            for block, part in design.groupby("block", sort=False)}
+
+
+def term_fit(table: pd.DataFrame, response: str, terms: Sequence[str]) -> dict[str, Any]:
+    """Fit ``response ~ sum_j c_j T_j`` (``T_j`` from :data:`TERMS`, ``c_j >= 0``) by least squares on
+    the log scale over the rows of ``table``. Returns ``{"coefficients": {term: c_j}, "rms": the
+    root mean square of the log10 residuals, "model": the fitted values}``; a response <= 0 ->
+    ``ValueError``."""
+    y = table[response].to_numpy(float)
+    if not (np.isfinite(y).all() and (y > 0).all()):
+        raise ValueError(f"term_fit: {response} must be finite and > 0 (a fit on the log scale)")
+    T = np.column_stack([TERMS[t](table) for t in terms])
+    start = np.log(np.median(y[:, None] / T, axis=0) / len(terms))
+
+    def residual(u: np.ndarray) -> np.ndarray:
+        return np.log(T @ np.exp(u)) - np.log(y)
+
+    u = scipy.optimize.least_squares(residual, start, method="lm").x
+    model = T @ np.exp(u)
+    rms = float(np.sqrt(np.mean(np.log10(model / y) ** 2)))
+    return {"coefficients": dict(zip(terms, np.exp(u).tolist())), "rms": rms, "model": model}
+
+
+def average_curves(runs: pd.DataFrame, response: str = "average distance") -> pd.DataFrame:
+    """Per block, step size, batch and K: ``lr, sigma2, design``, the geometric mean of ``response`` over the
+    seeds (column ``response``) and the number of seeds."""
+    return runs.groupby(["block", "lr", "batch", "K"], sort=True).agg(
+        sigma2=("sigma2", "first"), design=("design", "first"), seeds=("seed", "nunique"),
+        **{response: (response, lambda v: float(np.exp(np.log(v).mean())))}).reset_index()
+
+
+def average_panels(curves: pd.DataFrame, axes: Sequence[Any], slopes: Mapping[str, Mapping[str, float]],
+                   response: str = "average distance") -> None:
+    """One panel per block of :func:`average_curves`: ``response`` against K per step size (colour) and
+    sigma^2 (line style), design points marked; ``slopes[block]`` maps a label to a slope in K drawn
+    through the block's median point (dotted lines)."""
+    for ax, (block, part) in zip(axes, curves.groupby("block", sort=False), strict=True):
+        colours = {lr: f"C{i}" for i, lr in enumerate(sorted(part["lr"].unique()))}
+        styles = dict(zip(sorted(part["sigma2"].unique()), ["-", "--", "-.", ":"]))
+        for (lr, s2), line in part.groupby(["lr", "sigma2"]):
+            ax.loglog(line["K"], line[response], styles[s2], color=colours[lr],
+                      label=f"lambda = {lr:g}, sigma^2 = {s2:.2g}")
+            marked = line[line["design"].astype(bool)]
+            ax.loglog(marked["K"], marked[response], "o", color=colours[lr])
+        k = np.array([part["K"].min(), part["K"].max()], dtype=float)
+        k0, y0 = float(np.exp(np.log(k).mean())), float(part[response].median())
+        for (label, slope), style in zip(slopes[block].items(), ["k:", "k-."]):
+            ax.loglog(k, y0 * (k / k0) ** slope, style, lw=2, label=f"{label}: slope {slope:g}")
+        ax.set_title(f"block: {block}")
+        ax.set_xlabel("K (iterations averaged)")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel(f"{response} (geometric mean over seeds)")
 
 
 # --------------------------------------------------------------------------- sentences for the prose
