@@ -126,8 +126,16 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     # toy: the 2-D Gaussian toys; cmp: the convex program against GDA; gda: the GDA baseline (stage: per
     # ProCoGAN scale).
     "convex_wgan": {
-        "shared": dict(toy=dict(n=24, nf=12), gda=dict(lr=1e-2, stage=dict(lr=1e-3, betas=(0.0, 0.99))),
-                       beta_fractions=(0.05, 0.2, 0.5, 0.9), n_samples=1000, seeds=3, problems=8),
+        "shared": dict(toy=dict(n=24, nf=12),
+                       gda=dict(lr=1e-2, stage=dict(lr=1e-3, betas=(0.0, 0.99), gp=10.0, drift=1e-3)),
+                       beta_fractions=(0.05, 0.2, 0.5, 0.9), n_samples=1000, seeds=3, problems=8,
+                       # the stored runs (sweep convex_wgan.procogan, one per data set, chosen by data):
+                       # digits and MNIST at 32x32 (4-8-16-32)
+                       decisive=dict(data=("digits", "mnist"), procogan=(
+                           dict(data="digits", resolutions=(2, 4, 8), ks=(3, 10, 24), noise_dim=16,
+                                gda_widths=(16, 32, 64), feature="classifier"),
+                           dict(data="mnist", size=32, resolutions=(4, 8, 16, 32), ks=(8, 16, 32, 64), noise_dim=32,
+                                gda_widths=(64, 64, 256, 1024), feature="classifier")))),
         "quick": dict(toy=dict(steps=1500), cmp=dict(n=200, d=4),
                       gda=dict(steps=2000, eval_every=100, stage=dict(steps=300, batch_size=64)), n_images=None,
                       procogan=(

@@ -75,7 +75,7 @@ import torch
 from distributed import Client, as_completed
 from tqdm import tqdm
 
-from . import cluster, experiments, numerics, profiles, provenance, repeated, storage, sweepstore, train, wgan1d
+from . import cluster, convex, experiments, numerics, profiles, provenance, repeated, storage, sweepstore, train, wgan1d
 
 __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run", "run_job", "merge", "connect",
            "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
@@ -102,6 +102,10 @@ EXPERIMENTS: dict[str, Experiment] = {
     "alpha_gan": Experiment("experiments.alpha_ring", experiments.alpha_ring,
                             lambda P, n: n * len(experiments.alpha_cells(P)) * P.ring.steps, checkpoints=True),
     "toolkit": Experiment("experiments.toolkit_ring", experiments.toolkit_ring, lambda P, n: n * P.steps),
+    "convex_wgan.procogan": Experiment("convex.procogan_runs", convex.procogan_runs,
+                                       lambda P, n: n * P.gda.stage.steps * sum(
+                                           len(c["resolutions"]) for c in P.decisive.procogan
+                                           if c["data"] in P.decisive.data)),
     "srfb.average": Experiment("wgan1d.average_runs", wgan1d.average_runs, wgan1d.average_steps),
     "srfb.images": Experiment("experiments.srfb_images", experiments.srfb_images, experiments.srfb_images_steps),
     "repeated_game": Experiment("experiments.repeated_ring", experiments.repeated_ring,

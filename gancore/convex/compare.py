@@ -7,11 +7,13 @@ Each function is one experiment of the chapter (Sahiner et al., ICLR 2022), retu
 * :func:`compare_quadratic`: closed form, SDP and GDA on one quadratic-discriminator problem
   (:func:`comparison_problem`), with their wall times;
 * :func:`beta_sweep`: the soft-thresholded spectrum G^T G = V (Sigma^2 - beta_d I)_+ V^T for several beta_d;
-* :func:`procogan_comparison`: ProCoGAN against progressive GDA on one image set, by Frechet distance.
+* :func:`procogan_comparison`: ProCoGAN against progressive GDA on one image set, by Frechet distance;
+* :func:`procogan_runs`: that comparison over seeds and image sets, the sweep experiment of the chapter.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -24,12 +26,13 @@ from .. import data, metrics, train
 from .closed_form import (constraint_value, constraint_violation, linear_closed_form, quadratic_closed_form,
                           quadratic_optimal_value, wgan_objective)
 from .gda import GDA_ACTIVATIONS, GDAResult, gda_fit, progressive_gda, violation
-from .procogan import ProCoGAN, _whitened_noise
+from .procogan import ProCoGAN, _whitened_noise, upsample
 from .programs import polynomial_sdp, quadratic_sdp
 from .relu import relu_program
 
 __all__ = ["toy_problem", "convex_solution", "toy_comparison", "comparison_problem", "QuadraticComparison",
-           "compare_quadratic", "BetaSweep", "beta_sweep", "ProCoGANComparison", "procogan_comparison"]
+           "compare_quadratic", "BetaSweep", "beta_sweep", "ProCoGANComparison", "resize", "procogan_comparison",
+           "procogan_runs"]
 
 POLYNOMIAL = (1.0, 1.0, 0.0)  # the toys' polynomial activation t^2 + t
 
@@ -173,48 +176,109 @@ def beta_sweep(X: torch.Tensor, fractions: Sequence[float], noise_dim: int, seed
 class ProCoGANComparison:
     """What :func:`procogan_comparison` returns: ``stages`` (one row per ProCoGAN stage), ``scores``
     (one row: Frechet distances of ProCoGAN, progressive GDA and the real test split, the feature
-    space, fit seconds) and ``samples``: 8 samples per stage of each method (ProCoGAN, GDA)."""
+    space, fit seconds), ``stage_scores`` (one row per stage and method: the Frechet distance of the
+    images after that stage, upsampled to the last resolution) and ``samples``: 8 samples per stage of
+    each method (ProCoGAN, GDA)."""
 
     name: str
     stages: pd.DataFrame
     scores: dict[str, Any]
     samples: tuple[list[torch.Tensor], list[torch.Tensor]]
+    stage_scores: pd.DataFrame
+
+
+def resize(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """``images`` (N, C, H, H) resized to ``size`` x ``size`` (bilinear, antialiased, clamped to
+    [-1, 1]); unchanged when ``size`` is None or H. MNIST 28 -> 32 gives the 4-8-16-32 stages."""
+    if size is None or size == images.shape[-1]:
+        return images
+    out = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False,
+                                          antialias=True)
+    return out.clamp(-1, 1)
+
+
+@functools.lru_cache(maxsize=2)
+def _image_set(name: str, size: int | None, n_images: int | None, n_samples: int, feature: str):
+    """The training images at ``size``, the feature space, the reference statistics and a scorer
+    (images at ``size`` -> Frechet distance): a resized set is scored back at the native size against
+    the training images put through the same round trip."""
+    images = data.as_tensor(data.load(name), limit=n_images)
+    native = images.shape[-1]
+    space = (metrics.feature_space(name, seed=0) if feature == "classifier"
+             else metrics.feature_space(name, kind="pixels"))
+    resized = resize(images, size)
+    if resized is images:
+        reference = space.reference_stats(name, "train")
+    else:
+        reference = space.stats(resize(resized, native))
+    real_test = resize(data.as_tensor(data.load(name, split="test"), limit=n_samples), size)
+    floor = space.frechet(resize(real_test, native), reference)
+    return resized, space, floor, lambda x: space.frechet(resize(x, native), reference)
 
 
 def procogan_comparison(config: Mapping[str, Any], *, steps: int, batch_size: int, lr: float,
                         betas: tuple[float, float], n_images: int | None, n_samples: int, seed: int = 0,
-                        device: str | torch.device = "cpu") -> ProCoGANComparison:
+                        device: str | torch.device = "cpu", gp: float = 10.0,
+                        drift: float = 1e-3) -> ProCoGANComparison:
     """ProCoGAN against progressive GDA on the image set ``config["data"]`` (its first ``n_images``
-    training images, all if None). ``config`` holds ``resolutions``, ``ks``, ``noise_dim``,
-    ``gda_widths`` (one discriminator width per stage) and ``feature`` (``"classifier"``: the digit
-    classifier's features, else a PCA of pixels). :class:`ProCoGAN` is fitted on ``device``;
-    :func:`progressive_gda` trains ``steps`` steps of batch ``batch_size`` per stage with Adam(``lr``,
-    ``betas``). Both draw ``n_samples`` samples from one CPU generator seeded with ``seed + 7``
-    (ProCoGAN first), scored by their Frechet distance to the training images, beside the first
-    ``n_samples`` real test images (the floor)."""
+    training images, all if None; resized to ``config["size"]`` when given, see :func:`resize`). ``config``
+    holds ``resolutions``, ``ks``, ``noise_dim``, ``gda_widths`` (one discriminator width per stage) and
+    ``feature`` (``"classifier"``: the digit classifier's features, else a PCA of pixels). :class:`ProCoGAN`
+    is fitted on ``device``; :func:`progressive_gda` trains ``steps`` steps of batch ``batch_size`` per stage
+    with Adam(``lr``, ``betas``), gradient penalty ``gp`` and drift ``drift``. Both draw ``n_samples`` samples from one CPU generator seeded with
+    ``seed + 7`` (ProCoGAN first), scored by their Frechet distance to the training images, beside the
+    first ``n_samples`` real test images (the floor). After each stage, ``n_samples`` images of each
+    method (noise seeded ``seed + 11``) are upsampled to the last resolution and scored alike."""
     name = config["data"]
-    images = data.as_tensor(data.load(name), limit=n_images)
+    images, space, floor, score = _image_set(name, config.get("size"), n_images, n_samples, config["feature"])
     dev = train.resolve_device(device)
+    last = config["resolutions"][-1]
     t0 = time.perf_counter()
     model = ProCoGAN(config["resolutions"], config["ks"], noise_dim=config["noise_dim"], seed=seed).fit(images.to(dev))
     t_pro = time.perf_counter() - t0
+    per_stage = [{"data": name, "resolution": r, "method": "ProCoGAN",
+                  "FD": score(upsample(model.sample(n_samples, generator=torch.Generator().manual_seed(seed + 11),
+                                                    stage=i + 1).cpu(), last))}
+                 for i, r in enumerate(config["resolutions"])]
+
+    @torch.no_grad()
+    def on_stage(r: int, G: torch.nn.Module) -> None:
+        z = torch.randn(n_samples, G.noise_dim * len(G.layers), generator=torch.Generator().manual_seed(seed + 11))
+        fake = G(z.to(dev)).clamp(-1, 1).float().cpu()
+        per_stage.append({"data": name, "resolution": r, "method": "progressive GDA", "FD": score(upsample(fake, last))})
+
     base = progressive_gda(images, config["resolutions"], config["noise_dim"], config["gda_widths"], steps=steps,
-                           batch_size=batch_size, lr=lr, betas=betas, seed=seed, device=dev)
-    space = (metrics.feature_space(name, seed=0) if config["feature"] == "classifier"
-             else metrics.feature_space(name, kind="pixels"))
-    reference = space.reference_stats(name, "train")
+                           batch_size=batch_size, lr=lr, betas=betas, gp=gp, drift=drift, seed=seed, device=dev,
+                           on_stage=on_stage)
     g = torch.Generator().manual_seed(seed + 7)
     fake_pro = model.sample(n_samples, generator=g).cpu()
     fake_gda = base.sample(n_samples, generator=g)
-    real_test = data.as_tensor(data.load(name, split="test"), limit=n_samples)
     stages = pd.DataFrame([{"data": name, "resolution": s.resolution, "k": s.k, "beta": s.beta,
                             "input rank": s.input_rank,
                             "D_k / D_1": s.used_singular_values[1] / s.used_singular_values[0],
                             "constraint / beta": s.constraint / s.beta} for s in model.stages])
-    scores = {"data": name, "ProCoGAN FD": space.frechet(fake_pro, reference),
-              "progressive GDA FD": space.frechet(fake_gda, reference),
-              "real test FD (floor)": space.frechet(real_test, reference), "feature space": space.name,
+    scores = {"data": name, "ProCoGAN FD": score(fake_pro), "progressive GDA FD": score(fake_gda),
+              "real test FD (floor)": floor, "feature space": space.name,
               "ProCoGAN s": t_pro, "GDA s": base.seconds}
     samples = ([model.sample(8, generator=torch.Generator().manual_seed(seed + 3), stage=i + 1).cpu()
                 for i in range(len(config["resolutions"]))], [base.snapshots[r][:8] for r in config["resolutions"]])
-    return ProCoGANComparison(name, stages, scores, samples)
+    return ProCoGANComparison(name, stages, scores, samples, pd.DataFrame(per_stage))
+
+
+def procogan_runs(settings: Mapping[str, Any], seeds: Sequence[int], device: str = "cpu") -> dict[str, pd.DataFrame]:
+    """The sweep experiment ``convex_wgan.procogan`` (:mod:`gancore.sweep`): :func:`procogan_comparison` for
+    each image set of ``settings.decisive.procogan`` named in ``settings.decisive.data`` and each seed,
+    with progressive GDA at ``settings.gda.stage`` (steps, batch, Adam, penalty). Tables ``scores`` (one
+    row per data set and seed) and ``stages`` (one row per data set, seed, stage and method), both with
+    a ``seed`` column."""
+    scores, stages = [], []
+    configs = [c for c in settings["decisive"]["procogan"] if c["data"] in settings["decisive"]["data"]]
+    if not configs:
+        raise ValueError(f"No image set of decisive.procogan is named in decisive.data {settings['decisive']['data']}.")
+    for config in configs:
+        for s in seeds:
+            c = procogan_comparison(config, n_images=settings["n_images"], n_samples=settings["n_samples"], seed=s,
+                                    device=device, **settings["gda"]["stage"])
+            scores.append({**c.scores, "seed": s})
+            stages.append(c.stage_scores.assign(seed=s))
+    return {"scores": pd.DataFrame(scores), "stages": pd.concat(stages, ignore_index=True)}

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -329,7 +329,8 @@ class ProgressiveGDA:
 def progressive_gda(images: torch.Tensor, resolutions: Sequence[int], noise_dim: int, widths: Sequence[int],
                     steps: int | Sequence[int], batch_size: int = 16, lr: float = 1e-3,
                     betas: tuple[float, float] = (0.0, 0.99), gp: float = 10.0, drift: float = 1e-3,
-                    seed: int = 0, device: str | torch.device = "cpu", n_snapshot: int = 16) -> ProgressiveGDA:
+                    seed: int = 0, device: str | torch.device = "cpu", n_snapshot: int = 16,
+                    on_stage: Callable[[int, ProgressiveLinearGenerator], None] | None = None) -> ProgressiveGDA:
     """The "Progressive GDA" baseline of Sahiner et al.'s CelebA code, on our ProCoGAN architecture.
 
     Per stage i (resolution r_i): add a linear stage to :class:`ProgressiveLinearGenerator` (earlier
@@ -341,6 +342,8 @@ def progressive_gda(images: torch.Tensor, resolutions: Sequence[int], noise_dim:
     ``steps`` (per stage, or one number for all) of batch ``batch_size``. The authors' settings:
     widths 192/192/768/3072/3072, lambda 10, drift 1e-3, Adam lr 1e-3 betas (0, 0.99), batch 16,
     15,000 iterations per scale. ``snapshots[r]``: ``n_snapshot`` images after the stage at r (fixed noise).
+    ``on_stage(r, generator)``, if given, is called after each stage (e.g. to score it); it must not
+    draw from torch's global random generator, or later stages would train on other noise.
     """
     x = images.detach().float()
     if x.ndim != 4 or x.shape[2] != x.shape[3] or x.shape[3] != resolutions[-1]:
@@ -369,6 +372,8 @@ def progressive_gda(images: torch.Tensor, resolutions: Sequence[int], noise_dim:
                 log_every=max(1, n_steps // 10), progress=False)
         with torch.no_grad():
             snapshots[r] = G(fixed[:, : noise_dim * (i + 1)].to(dev)).clamp(-1, 1).float().cpu()
+        if on_stage is not None:
+            on_stage(r, G)
         last = result.log.iloc[-1] if len(result.log) else {"d_loss": float("nan"), "g_loss": float("nan")}
         rows.append({"resolution": r, "width": width, "steps": n_steps, "seconds": result.seconds,
                      "d_loss": float(last["d_loss"]), "g_loss": float(last["g_loss"])})
