@@ -4,36 +4,43 @@ Built on the matrix games and the generic loop of :mod:`gancore.oracle` and the 
 :func:`gancore.train.fit`. This module holds, in order:
 
 * sampling from a meta-strategy over generators: :class:`MixedGenerator`;
-* continual learning by EWC (Kirkpatrick et al., PNAS 2017): :func:`diagonal_fisher`, :class:`EWC`;
+* continual learning by EWC (Kirkpatrick et al., PNAS 2017): :func:`diagonal_fisher`, :class:`EWC`, from
+  :mod:`gancore.ewc` (re-exported here);
 * networks as strategies kept off the device, :class:`Strategy` (files through
   :mod:`gancore.storage`), and fixed mixed opponents for the oracles: :class:`DiscriminatorMixture`,
   :class:`GeneratorMixture`, :class:`MixtureLoss`;
 * the DO-GAN loop: :func:`dogan` returning a :class:`DOGANResult`; its meta payoff
   (:class:`MetaPayoff`, public: :mod:`gancore.exploit` scores responses with it) and oracles
-  (:class:`_DOGANRun`) are small classes. The base GANs DO-GAN is applied to: :func:`gancore.models.gan_pair`.
+  (:class:`_DOGANRun`) are small classes. The base GANs DO-GAN is applied to: :func:`gancore.models.gan_pair`;
+* DO-GAN on the ring with the DO-GAN chapter's settings, :func:`ring_dogan`, and the stored run of its
+  meta-solver, support-cap and EWC ablation over seeds, :func:`ring_meta` (``sweep`` experiment
+  ``double_oracle.meta``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
-from . import storage, train
+from . import data, losses, metrics, models, storage, train
+from .ewc import EWC, diagonal_fisher
 from .oracle import PROB_ATOL, DoubleOracleResult, double_oracle
 
 __all__ = ["MixedGenerator", "diagonal_fisher", "EWC", "Strategy", "DiscriminatorMixture", "GeneratorMixture",
-           "MixtureLoss", "MetaPayoff", "dogan", "DOGANResult"]
+           "MixtureLoss", "MetaPayoff", "dogan", "DOGANResult", "ring_quality", "ring_players", "ring_dogan",
+           "ring_meta", "ring_meta_steps"]
 
 
 # --------------------------------------------------------------------------------------------
-# Networks: the mixed generator and continual learning by EWC
+# Networks: the mixed generator
 # --------------------------------------------------------------------------------------------
 
 class MixedGenerator(nn.Module):
@@ -91,87 +98,6 @@ class MixedGenerator(nn.Module):
         index, z = index.to(target), z.to(target)
         x = self(z, index)
         return (x, index) if return_index else x
-
-
-def _trainable(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """``model``'s named parameters that require gradients, else ``ValueError``."""
-    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    if not named:
-        raise ValueError("The model has no parameters that require gradients")
-    return named
-
-
-def diagonal_fisher(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
-                    batches: Iterable[Any]) -> dict[str, torch.Tensor]:
-    """Diagonal (empirical) Fisher information at the model's current parameters theta*.
-
-    ``F_i = mean_b (d loss_fn(model, b) / d theta_i)^2`` over the batches, where ``loss_fn`` returns the
-    negative log-likelihood (or any training loss) of one batch as a scalar; Kirkpatrick et al. 2017
-    use per-sample gradients, i.e. batches of one sample. Gradients are taken with
-    ``torch.autograd.grad``, so the parameters' ``.grad`` are left untouched; the model's train/eval
-    mode is the caller's choice.
-
-    Returns:
-        ``{name: F}`` for every parameter with ``requires_grad``, detached, shaped like the parameter.
-    """
-    named = _trainable(model)
-    params = [p for _, p in named]
-    fisher = [torch.zeros_like(p) for p in params]
-    count = 0
-    for batch in batches:
-        grads = torch.autograd.grad(loss_fn(model, batch), params, allow_unused=True)
-        for f, g in zip(fisher, grads):
-            if g is not None:
-                f.add_(g.detach() ** 2)
-        count += 1
-    if count == 0:
-        raise ValueError("No batches given: the Fisher information is a mean over at least one batch")
-    return {name: f / count for (name, _), f in zip(named, fisher)}
-
-
-class EWC(nn.Module):
-    """Elastic weight consolidation penalty (Kirkpatrick et al. 2017, Eq. 3) anchored at ``model``.
-
-    ``ewc(model) = (lam / 2) * sum_i F_i (theta_i - theta*_i)^2``, to be added to the new task's loss;
-    theta* are the parameters of ``model`` when the EWC is built and ``F`` the diagonal Fisher
-    information there (:func:`diagonal_fisher`). Its gradient is ``lam * F * (theta - theta*)``.
-    The anchor and the Fisher information are buffers ``anchor_k`` / ``fisher_k`` (k-th parameter
-    with ``requires_grad`` in ``model.named_parameters()`` order), so ``state_dict`` round-trips.
-    """
-
-    def __init__(self, model: nn.Module, fisher: dict[str, torch.Tensor], lam: float) -> None:
-        super().__init__()
-        if not lam >= 0:
-            raise ValueError(f"Invalid EWC strength lam: {lam}")
-        named = _trainable(model)
-        names = {name for name, _ in named}
-        if set(fisher) != names:
-            raise ValueError(
-                f"fisher must have one entry per trainable parameter of the model; missing "
-                f"{sorted(names - set(fisher))}, unexpected {sorted(set(fisher) - names)}"
-            )
-        self.lam = float(lam)
-        self.names = [name for name, _ in named]
-        for k, (name, p) in enumerate(named):
-            if fisher[name].shape != p.shape:
-                raise ValueError(f"fisher[{name!r}] has shape {tuple(fisher[name].shape)}, "
-                                 f"the parameter {tuple(p.shape)}")
-            self.register_buffer(f"anchor_{k}", p.detach().clone())
-            self.register_buffer(f"fisher_{k}", fisher[name].detach().clone().to(p))
-
-    def forward(self, model: nn.Module) -> torch.Tensor:
-        """The penalty at ``model``'s current parameters, a scalar tensor differentiable in them."""
-        named = _trainable(model)
-        if [name for name, _ in named] != self.names:
-            raise ValueError("The model's trainable parameters differ from those the EWC was built on")
-        total = sum(
-            (getattr(self, f"fisher_{k}") * (p - getattr(self, f"anchor_{k}")) ** 2).sum()
-            for k, (_, p) in enumerate(named)
-        )
-        return 0.5 * self.lam * total
-
-    def extra_repr(self) -> str:
-        return f"lam={self.lam}, parameters={len(self.names)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,7 +401,7 @@ def dogan(make_G: Callable[[], nn.Module], make_D: Callable[[], nn.Module], data
           cap: int | None = None, by_mixture: bool = False, ewc_lambda: float = 0.0, fisher_batches: int = 4,
           n_payoff: int = 512, seed: int = 0, device: str | torch.device = "cpu",
           store_dir: str | os.PathLike | None = None, evaluate: Callable[[int, DOGANResult], dict] | None = None,
-          initial: tuple[Strategy, Strategy] | None = None) -> DOGANResult:
+          initial: tuple[Strategy, Strategy] | None = None, meta_solver: str = "nash") -> DOGANResult:
     """DO-GAN (Aung et al. 2022): the double oracle loop with trained networks as pure strategies.
 
     * Strategies: ``G_0``, ``D_0`` are trained together for ``init_steps`` steps of
@@ -494,7 +420,9 @@ def dogan(make_G: Callable[[], nn.Module], make_D: Callable[[], nn.Module], data
     * Continual learning: with ``ewc_lambda > 0`` each oracle's loss gets :class:`EWC` anchored at
       its warm start (the previous solution), the diagonal Fisher taken from ``fisher_batches``
       batches of its own loss against the current mixture (``penalty_G`` / ``penalty_D`` of fit).
-    * Stopping and pruning: :func:`gancore.oracle.double_oracle` with ``eps``, ``cap`` and ``by_mixture``.
+    * Stopping and pruning: :func:`gancore.oracle.double_oracle` with ``eps``, ``cap`` and ``by_mixture``;
+      ``meta_solver`` (:func:`gancore.oracle.meta_strategies`) replaces the LP's meta-strategies by
+      the uniform mixture or the newest strategy (the oracles warm-start from the first most probable).
 
     ``initial=(G_0, D_0)`` (e.g. ``other_result.initial``) starts from given strategies instead of
     training them, so that runs differing only in their DO settings share the start; their
@@ -515,5 +443,78 @@ def dogan(make_G: Callable[[], nn.Module], make_D: Callable[[], nn.Module], data
     payoff = MetaPayoff.on_data(make_G, make_D, loss, data, latent, n_payoff, seed, dev)
     callback = None if evaluate is None else (lambda t, r: evaluate(t, run.result(r, start)))
     result = double_oracle(payoff, run.generator_oracle, run.discriminator_oracle, *start,
-                           iterations=iterations, eps=eps, cap=cap, by_mixture=by_mixture, callback=callback)
+                           iterations=iterations, eps=eps, cap=cap, by_mixture=by_mixture, callback=callback,
+                           meta_solver=meta_solver)
     return run.result(result, start)
+
+
+# --------------------------------------------------------------------------------------------
+# DO-GAN on the ring: the DO-GAN chapter's runs
+# --------------------------------------------------------------------------------------------
+
+def ring_quality(samples: torch.Tensor, ring: Any) -> dict[str, float]:
+    """:func:`gancore.metrics.ring_metrics` of ``samples`` on the ring data set ``ring`` as floats."""
+    return {k: float(v) for k, v in metrics.ring_metrics(samples, ring.means, ring.sigma).items()}
+
+
+def ring_players(settings: Any) -> tuple[Any, Any]:
+    """``(make_G, make_D)``: the vanilla MLP pair of width ``ring.width`` and depth ``ring.depth``."""
+    r = settings["ring"]
+    return models.gan_pair("vanilla", (2,), latent_dim=2, width=r["width"], depth=r["depth"])
+
+
+def ring_dogan(settings: Any, ring: Any, *, cap: int | None, ewc_lambda: float, seed: int = 0, device: Any = "cpu",
+               evaluate: bool = False, initial: Any = None, meta_solver: str = "nash") -> DOGANResult:
+    """:func:`dogan` on the ring with the DO-GAN chapter's settings (``ring.*``, ``lr``, ``betas``, ``eps``,
+    ``batch_size``, ``fisher_batches``, ``n_payoff``) and the non-saturating loss, with support cap ``cap``,
+    EWC strength ``ewc_lambda`` and ``meta_solver``; ``evaluate``: ring metrics of the mixture after each
+    iteration (``n_eval`` samples) as history columns; ``initial``: start from another run's ``(G_0, D_0)``."""
+    P, r = settings, settings["ring"]
+    make_G, make_D = ring_players(P)
+    check = (lambda t, result: ring_quality(result.sample(P["n_eval"]), ring)) if evaluate else None
+    return dogan(make_G, make_D, ring, loss=losses.gan_loss("ns"), latent_dim=2, iterations=r["iterations"],
+                 oracle_steps=r["oracle_steps"], init_steps=r["init_steps"], batch_size=P["batch_size"], lr_G=P["lr"],
+                 lr_D=P["lr"], betas=P["betas"], eps=P["eps"], cap=cap, ewc_lambda=ewc_lambda,
+                 fisher_batches=P["fisher_batches"], n_payoff=P["n_payoff"], seed=seed, device=device,
+                 evaluate=check, initial=initial, meta_solver=meta_solver)
+
+
+def _ring_variants(P: Any) -> list[tuple[str, str, int | None, float]]:
+    """``(variant, meta-solver, cap, EWC lambda)``: the chapter's run, then one change each."""
+    cap, lam = P["ring"]["cap"], P["ewc_lambda"]
+    caps = [(f"cap {c}" if c else "no cap", "nash", c, lam) for c in P["ablation_caps"]]
+    return [("nash", "nash", cap, lam)] + [(m, m, cap, lam) for m in P["meta_solvers"] if m != "nash"] + caps + [
+        ("no EWC", "nash", cap, 0.0)]
+
+
+def ring_meta_steps(settings: Any, n: int) -> int:
+    """The ``train.fit`` steps of :func:`ring_meta` on ``n`` seeds (the sweep's progress unit)."""
+    r = settings["ring"]
+    return n * (r["init_steps"] + len(_ring_variants(settings)) * 2 * r["iterations"] * r["oracle_steps"])
+
+
+def ring_meta(settings: Any, seeds: Sequence[int], device: Any = "cpu") -> dict[str, pd.DataFrame]:
+    """Per seed, :func:`ring_dogan` with the chapter's ``ring.cap`` and ``ewc_lambda`` and the Nash
+    meta-solver, and from its ``(G_0, D_0)`` the same run with each other meta-solver of ``meta_solvers``,
+    each cap of ``ablation_caps`` and without EWC. Tables: ``history`` (seed, variant, iteration, gradient
+    evaluations ``2 t oracle_steps`` of the loop's oracles, both gains and their sum, the estimated
+    exploitability of the previous meta-strategies) and ``final`` (sets' sizes, mean exploitability
+    over the iterations, ring metrics of the final mixture on ``n_eval`` samples)."""
+    P, ring = settings, data.load("ring")
+    history, final = [], []
+    for seed in seeds:
+        first = None
+        for variant, solver, cap, lam in _ring_variants(P):
+            run = ring_dogan(P, ring, cap=cap, ewc_lambda=lam, seed=seed, device=device, meta_solver=solver,
+                             initial=None if first is None else first.initial)
+            first = run if first is None else first
+            h = run.history[["iteration", "row_gain", "col_gain", "rows", "cols"]].iloc[1:].copy()
+            h["exploitability"] = h.row_gain + h.col_gain
+            h["gradient evaluations"] = 2 * h.iteration * P["ring"]["oracle_steps"]
+            keys = {"seed": seed, "variant": variant, "meta-solver": solver, "cap": -1 if cap is None else cap,
+                    "EWC lambda": lam}
+            history.append(h.assign(**keys))
+            final.append({**keys, "generators": len(run.generators), "discriminators": len(run.discriminators),
+                          "mean exploitability": float(h.exploitability.mean()),
+                          **ring_quality(run.sample(P["n_eval"]), ring)})
+    return {"history": pd.concat(history, ignore_index=True), "final": pd.DataFrame(final)}

@@ -6,6 +6,7 @@ the exact mixed Nash equilibrium, found by linear programming. This module holds
 
 * the matrix game: :func:`solve_matrix_game`, :func:`best_response_gains`, :func:`exploitability`;
 * pruning of the stored sets: :func:`dominated_strategies`, :func:`prune`;
+* the meta-solvers, :func:`meta_strategies` (:data:`META_SOLVERS`: the LP's Nash, uniform, newest);
 * the double oracle loop for any game with oracles, :func:`double_oracle` (:class:`DoubleOracleResult`),
   and the exact oracles of a matrix game, :func:`matrix_oracles`, with :func:`full_strategy` to read
   a meta-strategy as a mixed strategy of the full game.
@@ -34,6 +35,8 @@ __all__ = [
     "exploitability",
     "dominated_strategies",
     "prune",
+    "meta_strategies",
+    "META_SOLVERS",
     "double_oracle",
     "DoubleOracleResult",
     "matrix_oracles",
@@ -43,6 +46,7 @@ __all__ = [
 
 METHODS = ("highs", "cvxpy")
 PLAYERS = ("row", "col")
+META_SOLVERS = ("nash", "uniform", "newest")
 PROB_ATOL = 1e-6  # how far a given mixed strategy may be from summing to one
 
 # --------------------------------------------------------------------------------------------
@@ -313,8 +317,25 @@ def prune(U: Any, row_probs: Any, col_probs: Any, cap: int, by_mixture: bool = F
 
 
 # --------------------------------------------------------------------------------------------
-# The double oracle loop
+# The meta-solver and the double oracle loop
 # --------------------------------------------------------------------------------------------
+
+def meta_strategies(U: Any, solver: str = "nash") -> tuple[np.ndarray, np.ndarray, float]:
+    """The meta-strategies ``(x, y, x^T U y)`` a meta-solver (PSRO's name, Lanctot et al. 2017) picks
+    on the meta game ``U`` (m x n, rows maximise): ``"nash"``, the LP's exact equilibrium
+    (:func:`solve_matrix_game`; the double oracle proper); ``"uniform"``, ``x = 1/m``, ``y = 1/n``
+    (each oracle then best-responds to the opponent's whole population, as in fictitious play);
+    ``"newest"``, all weight on the last row and column (each oracle best-responds to the opponent's
+    newest strategy: self-play)."""
+    if solver not in META_SOLVERS:
+        raise ValueError(f"Unknown meta-solver {solver!r}; known: {', '.join(META_SOLVERS)}")
+    U = _payoff_matrix(U)
+    if solver == "nash":
+        return solve_matrix_game(U)
+    m, n = U.shape
+    x, y = (np.full(m, 1 / m), np.full(n, 1 / n)) if solver == "uniform" else (np.eye(m)[-1], np.eye(n)[-1])
+    return x, y, float(x @ U @ y)
+
 
 @dataclass
 class DoubleOracleResult:
@@ -354,13 +375,15 @@ def double_oracle(
     cap: int | None = None,
     by_mixture: bool = False,
     callback: Callable[[int, DoubleOracleResult], dict] | None = None,
+    meta_solver: str = "nash",
 ) -> DoubleOracleResult:
     """The double oracle algorithm (McMahan et al. 2003; DO-GAN, Aung et al. 2022, Algorithm 1).
 
     Starting from one strategy per player, each iteration t = 1, 2, ...:
 
     1. the meta game ``U[i, j] = payoff(row_i, col_j)`` is solved exactly by LP
-       (:func:`solve_matrix_game`): meta-strategies ``sigma_row``, ``sigma_col`` and value ``v``;
+       (:func:`solve_matrix_game`): meta-strategies ``sigma_row``, ``sigma_col`` and value ``v``
+       (another ``meta_solver`` of :func:`meta_strategies`: its strategies, ``v = sigma_row^T U sigma_col``);
     2. ``row_oracle(rows, sigma_row, cols, sigma_col, t)`` returns a (best) response ``r`` to the
        column mixture and ``col_oracle(...)`` one ``c`` to the row mixture;
     3. their gains are ``g_row = payoff(r, cols) @ sigma_col - v`` and
@@ -382,12 +405,16 @@ def double_oracle(
         by_mixture: pruning also removes strategies dominated by mixtures (an LP each).
         callback: ``callback(t, result_so_far) -> dict`` adds columns to the iteration's history row
             (its time is not counted in any of the timings).
+        meta_solver: ``"nash"`` (default), ``"uniform"`` or ``"newest"`` (:func:`meta_strategies`).
+            With exact oracles the gains are >= 0 for each and add up to the full game's
+            exploitability of the meta-strategies; only ``"nash"`` makes every gain above ``eps`` a new
+            strategy, so that it stops within ``m + n - 1`` iterations on an m x n game.
 
     Returns:
         A :class:`DoubleOracleResult`.
     """
-    if iterations < 0:
-        raise ValueError(f"Invalid number of iterations: {iterations}")
+    if iterations < 0 or meta_solver not in META_SOLVERS:
+        raise ValueError(f"Invalid iterations {iterations} or meta_solver {meta_solver!r} (known: {META_SOLVERS})")
     if not eps >= 0:
         raise ValueError(f"Invalid eps: {eps}; it must be >= 0")
     if cap is not None and (not isinstance(cap, (int, np.integer)) or isinstance(cap, bool) or cap < 1):
@@ -397,7 +424,7 @@ def double_oracle(
     U = _payoff_matrix(payoff(rows, cols))
     payoff_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    x, y, v = solve_matrix_game(U)
+    x, y, v = meta_strategies(U, meta_solver)
     solve_s = time.perf_counter() - t0
     history: list[dict] = []
 
@@ -433,7 +460,7 @@ def double_oracle(
         solve_s = prune_s = 0.0
         if not stop:
             t0 = time.perf_counter()
-            x, y, v = solve_matrix_game(U)
+            x, y, v = meta_strategies(U, meta_solver)
             solve_s = time.perf_counter() - t0
             if cap is not None and (len(rows) > cap or len(cols) > cap):
                 t0 = time.perf_counter()
@@ -442,7 +469,7 @@ def double_oracle(
                 U = U[np.ix_(keep_r, keep_c)]
                 prune_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                x, y, v = solve_matrix_game(U)
+                x, y, v = meta_strategies(U, meta_solver)
                 solve_s += time.perf_counter() - t0
         record(t, gains, stop, {"oracle_s": oracle_s, "payoff_s": payoff_s, "solve_s": solve_s,
                                 "prune_s": prune_s})

@@ -156,7 +156,9 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     "double_oracle": {
         "shared": dict(ring=dict(depth=3), ewc_lambda=10.0, batch_size=128, betas=(0.5, 0.999), eps=1e-3,
                        image=dict(batch_size=64, seeds=3), data_root=None,
-                       base_gans=("vanilla", "dcgan", "sngan", "stacked")),
+                       base_gans=("vanilla", "dcgan", "sngan", "stacked"),
+                       # the meta-solver ablation: on matrix games (meta.*) and the stored ring run
+                       meta_solvers=("nash", "uniform", "newest"), meta=dict(iterations=40, random_size=6)),
         "quick": dict(ring=dict(width=128, init_steps=1500, iterations=4, oracle_steps=200, cap=4),
                       ablation_caps=(2, None), lr=1e-3, n_payoff=512, fisher_batches=4, n_eval=5000,
                       image=dict(data=("digits",), width=16, latent=16, init_steps=200, iterations=3, oracle_steps=80,

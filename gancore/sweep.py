@@ -75,7 +75,7 @@ import torch
 from distributed import Client, as_completed
 from tqdm import tqdm
 
-from . import cluster, convex, experiments, numerics, profiles, provenance, repeated, storage, sweepstore, train, wgan1d
+from . import cluster, convex, dogan, experiments, numerics, profiles, provenance, repeated, storage, sweepstore, train, wgan1d
 
 __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run", "run_job", "merge", "connect",
            "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
@@ -102,6 +102,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "alpha_gan": Experiment("experiments.alpha_ring", experiments.alpha_ring,
                             lambda P, n: n * len(experiments.alpha_cells(P)) * P.ring.steps, checkpoints=True),
     "toolkit": Experiment("experiments.toolkit_ring", experiments.toolkit_ring, lambda P, n: n * P.steps),
+    "double_oracle.meta": Experiment("dogan.ring_meta", dogan.ring_meta, dogan.ring_meta_steps),
     "convex_wgan.procogan": Experiment("convex.procogan_runs", convex.procogan_runs,
                                        lambda P, n: n * P.gda.stage.steps * sum(
                                            len(c["resolutions"]) for c in P.decisive.procogan

@@ -28,7 +28,7 @@ LAYERS = {
     "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0,
     "solvers": 1, "metrics": 1, "divergences": 1, "verdict": 1, "freshness": 1,
     "games": 2, "train": 2, "claims": 2, "wgan1d": 2,
-    "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3,
+    "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3, "ewc": 3,  # ewc: DO-GAN's continual learning
     "dogan": 4, "experiments": 4, "plotting": 4, "cluster": 4, "sweepstore": 4,  # cluster, sweepstore: sweep's parts
     "runs": 5, "sweep": 5, "arena": 5, "exploit": 5, "archive": 5,
     "chapter": 6, "reports": 6, "status": 6,

@@ -5,6 +5,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
+from gancore import oracle
 from gancore.oracle import (
     best_response_gains,
     double_oracle,
@@ -347,3 +348,34 @@ def test_matrix_oracles_are_best_responses():
     assert_allclose(full_strategy(6, rows, x), [0.5, 0, 0.5, 0, 0, 0])  # repeats add up
     with pytest.raises(ValueError, match="support has 2 strategies but probs has 3"):
         full_strategy(6, [0, 1], x)
+
+
+def test_meta_strategies_of_each_solver():
+    U = np.arange(6.0).reshape(2, 3)
+    x, y, v = oracle.meta_strategies(U, "uniform")
+    np.testing.assert_allclose(x, [0.5, 0.5]), np.testing.assert_allclose(y, [1 / 3] * 3)
+    assert v == pytest.approx(x @ U @ y)
+    x, y, v = oracle.meta_strategies(U, "newest")
+    np.testing.assert_allclose(x, [0, 1]), np.testing.assert_allclose(y, [0, 0, 1])
+    assert v == U[-1, -1]
+    np.testing.assert_allclose(oracle.meta_strategies(U)[2], oracle.solve_matrix_game(U)[2])
+    with pytest.raises(ValueError, match="meta-solver"):
+        oracle.meta_strategies(U, "fictitious")
+    with pytest.raises(ValueError, match="meta_solver"):
+        oracle.double_oracle(*oracle.matrix_oracles(U), 0, 0, iterations=2, meta_solver="best")
+
+
+@pytest.mark.parametrize("solver", ["uniform", "newest"])
+def test_other_meta_solvers_gains_add_up_to_the_full_games_exploitability(solver):
+    A = np.random.default_rng(3).normal(size=(7, 7))
+    run = oracle.double_oracle(*oracle.matrix_oracles(A), 0, 0, iterations=10, meta_solver=solver)
+    h = run.history
+    for t in range(1, len(h)):
+        previous = h.iloc[t - 1]
+        rows, cols = run.rows[:previous.rows], run.cols[:previous.cols]  # no pruning: sets only grow
+        p = oracle.full_strategy(7, rows, previous.sigma_row)
+        q = oracle.full_strategy(7, cols, previous.sigma_col)
+        assert h.row_gain.iloc[t] >= -1e-12 and h.col_gain.iloc[t] >= -1e-12
+        assert h.row_gain.iloc[t] + h.col_gain.iloc[t] == pytest.approx(oracle.exploitability(A, p, q), abs=1e-9)
+    if solver == "newest":
+        assert all(np.count_nonzero(s) == 1 for s in h.sigma_row)

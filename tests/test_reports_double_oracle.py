@@ -1,5 +1,6 @@
 """The DO-GAN chapter's analysis (gancore.reports.double_oracle): the exact-oracle check, the ring
-demonstration and its ablation at tiny sizes, the image comparison's evidence and the sentences the
+demonstration at tiny sizes, the meta-solver ablation (exact on matrix games, and its stored ring run's
+analysis), the image comparison's evidence and the sentences the
 chapter's prose glues."""
 
 from __future__ import annotations
@@ -49,6 +50,84 @@ def test_matrix_games_reach_the_value_of_the_whole_game():
     assert (games["meta rows"] <= 12).all()
 
 
+def test_biased_rps_has_the_known_equilibrium():
+    x, y, value = oracle.solve_matrix_game(report.BIASED_RPS)
+    np.testing.assert_allclose(x, [1 / 16, 10 / 16, 5 / 16], atol=1e-9)
+    np.testing.assert_allclose(y, [1 / 16, 10 / 16, 5 / 16], atol=1e-9)
+    assert value == pytest.approx(0.0, abs=1e-12)
+    assert oracle.exploitability(report.BIASED_RPS, x, y) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def meta_runs():
+    return report.meta_solver_runs(report.meta_games(5, [0, 1]), ["nash", "uniform", "newest"], 30)
+
+
+def test_nash_meta_solver_reaches_an_equilibrium_within_m_plus_n_minus_1_iterations(meta_runs):
+    assert set(meta_runs.game) == {"biased RPS", "random 5x5, seed 0", "random 5x5, seed 1"}
+    assert (meta_runs.groupby(["game", "meta-solver"]).iteration.max() == 30).all()
+    nash = meta_runs[meta_runs["meta-solver"] == "nash"]
+    at_bound = nash[nash.iteration >= nash.bound]
+    np.testing.assert_allclose(at_bound.exploitability, 0.0, atol=1e-9)
+    assert at_bound.stopped.all()
+    assert (meta_runs.exploitability >= -1e-12).all()
+    assert (meta_runs["gradient evaluations"] == 2 * meta_runs.iteration).all()
+
+
+def test_newest_and_uniform_stay_exploitable_on_biased_rps(meta_runs):
+    A = report.BIASED_RPS
+    rps = meta_runs[meta_runs.game == "biased RPS"].pivot(index="iteration", columns="meta-solver",
+                                                         values="exploitability")
+    # "newest" plays pure profiles, none of which is an equilibrium of biased RPS
+    least = min(A[:, j].max() - A[i].min() for i in range(3) for j in range(3))
+    assert least > 0 and (rps["newest"] >= least - 1e-12).all()
+    # "uniform" is fictitious play: exploitable at every finite iteration, less so later
+    assert (rps["uniform"] > 1e-3).all()
+    assert rps["uniform"].iloc[-1] < rps["uniform"].iloc[1]
+
+
+def test_meta_exact_evidence_compares_nash_with_each_solver(meta_runs):
+    evidence = report.meta_exact_evidence(meta_runs)
+    assert set(evidence) == {"nash", "uniform", "newest"}
+    assert evidence["nash"].n == 3 and abs(evidence["nash"].estimate) < 1e-9
+    assert evidence["uniform"].difference < 0 and evidence["newest"].difference < 0
+
+
+def _final(nash, other):
+    rows = [{"seed": s, "variant": v, "mean exploitability": e, "modes": 1.0, "hqs": 0.5, "generators": 3}
+            for s, (a, b) in enumerate(zip(nash, other)) for v, e in [("nash", a), ("no EWC", b)]]
+    return pd.DataFrame(rows)
+
+
+def test_meta_ring_evidence_pairs_by_seed_and_summary_counts_seeds():
+    final = _final([0.1, 0.2, 0.3, 0.2], [0.3, 0.5, 0.4, 0.6])
+    evidence = report.meta_ring_evidence(final)
+    assert list(evidence) == ["no EWC"]
+    assert evidence["no EWC"].method == "paired t"
+    assert evidence["no EWC"].difference == pytest.approx(-0.25)
+    summary = report.meta_ring_summary(final)
+    assert list(summary.index) == ["nash", "no EWC"] and (summary.seeds == 4).all()
+    assert summary.loc["no EWC", "exploitability"].startswith("0.45")
+    difference = report.meta_ring_difference(final, "nash", "no EWC")
+    assert difference.estimate == pytest.approx(-0.25) and difference.n == 4 and difference.level == 0.90
+    assert difference.low < -0.25 < difference.high
+
+
+def test_ring_meta_runs_every_variant_from_one_start(tiny):
+    tables = report.dogan.ring_meta(tiny, [0], "cpu")
+    final, history = tables["final"], tables["history"]
+    assert list(final.variant) == ["nash", "uniform", "newest", "cap 2", "no cap", "no EWC"]
+    assert list(final["meta-solver"]) == ["nash", "uniform", "newest", "nash", "nash", "nash"]
+    assert (final.loc[final.variant == "cap 2", ["generators", "discriminators"]] <= 2).all(axis=None)
+    assert len(history) == 6 * tiny.ring.iterations
+    # the first meta game is 1 x 1, so every variant with the same EWC strength starts alike
+    first = history[(history.iteration == 1) & (history["EWC lambda"] > 0)]
+    assert first.row_gain.nunique() == 1 and first.col_gain.nunique() == 1
+    assert (history["gradient evaluations"] == 2 * history.iteration * tiny.ring.oracle_steps).all()
+    steps = report.dogan.ring_meta_steps(tiny, 2)
+    assert steps == 2 * (tiny.ring.init_steps + 6 * 2 * tiny.ring.iterations * tiny.ring.oracle_steps)
+
+
 def test_ring_quality_counts_modes_and_high_quality_samples():
     ring = data.load("ring")
     at_means = ring.means.repeat(10, 1)
@@ -74,17 +153,6 @@ def test_ring_demo_spends_the_planned_steps_and_scores_every_generator(demo, tin
         [report.ring_quality(demo.mixture, data.load("ring"))[k] for k in ("modes", "hqs")])
 
 
-def test_ring_ablation_runs_each_cap_and_no_ewc_from_the_same_start(demo, tiny):
-    table = report.ring_ablation(tiny, demo, seed=0)
-    assert list(table.cap) == [tiny.ring.cap, 2, "none", tiny.ring.cap]
-    assert list(table["EWC lambda"]) == [tiny.ewc_lambda] * 3 + [0.0]
-    assert table.generators.iloc[1] <= 2 and table.discriminators.iloc[1] <= 2
-    assert table.generators.iloc[0] == len(demo.result.generators)
-    # stored bytes grow with the number of kept networks of the same size
-    per_pair = table["stored kB"] / (table.generators + table.discriminators)
-    assert per_pair.max() == pytest.approx(per_pair.min(), rel=0.3)
-
-
 def _comparison(single, mixture, alone):
     rows = [{"model": "single GAN, 10 steps", "modes": single, "hqs": 0.5, "kl": 0.1, "success": 0.0},
             {"model": "DO-GAN mixture", "modes": mixture, "hqs": 0.25, "kl": 0.2, "success": 0.0}]
@@ -103,15 +171,6 @@ def test_ring_outcome_says_what_the_table_shows():
     assert "its best generator alone 2 of the 8 modes" in report.ring_outcome(_comparison(7, 3, [1, 2]), 8)
     assert report.ring_outcome(_comparison(2, 5, [1]), 8).startswith("covers more modes than the single GAN")
     assert report.ring_outcome(_comparison(4, 4, [4]), 8).startswith("covers as many modes as the single GAN")
-
-
-def test_ablation_outcome_names_the_range():
-    table = pd.DataFrame({"cap": [4, 2, "none"], "EWC lambda": [10.0, 10.0, 0.0], "modes": [0.0, 0.0, 0.0]})
-    assert report.ablation_outcome(table, 8) == "no variant's mixture covers any of the 8 modes"
-    assert report.ablation_outcome(table.assign(modes=[3.0] * 3), 8) == (
-        "every variant's mixture covers 3 of the 8 modes")
-    assert report.ablation_outcome(table.assign(modes=[1.0, 5.0, 0.0]), 8) == (
-        "the variants' mixtures cover between 0 and 5 of the 8 modes (the most with cap 2, EWC lambda 10)")
 
 
 def test_paired_is_the_paired_t_test_and_falls_back_to_counts():
@@ -202,4 +261,13 @@ def test_figures_have_one_panel_per_view(demo):
     fig = report.plot_samples({("digits", "vanilla"): (images, images), ("digits", "dcgan"): (images, images)})
     assert [ax.get_title() for ax in fig.axes] == ["vanilla (digits)", "dcgan (digits)", "DO-GAN on vanilla",
                                                    "DO-GAN on dcgan"]
+    plt.close(fig)
+    history = pd.DataFrame([{"variant": v, "meta-solver": m, "gradient evaluations": 20 * t, "exploitability": 0.1 * t,
+                             "seed": 0} for v, m in [("nash", "nash"), ("uniform", "uniform"), ("no EWC", "nash")]
+                            for t in (1, 2)])
+    runs = report.meta_solver_runs(report.meta_games(3, [0]), ["nash", "newest"], 4)
+    fig = report.plot_meta_solvers(runs, history)
+    assert [ax.get_title() for ax in fig.axes] == ["biased RPS (exact)", "random games (exact, mean)",
+                                                   "ring (estimated, mean over seeds)"]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2, 2]
     plt.close(fig)

@@ -1,5 +1,6 @@
 """The DO-GAN chapter's analysis (``book/double_oracle.md``): the exact-oracle check on random matrix
-games, the ring demonstration and its ablation, the paired image comparison against each base GAN,
+games, the meta-solver, support-cap and EWC ablation (exact on matrix games, estimated on the stored
+ring runs), the ring demonstration, the paired image comparison against each base GAN,
 the evidence its claim rows get, and the sentences its prose glues from the numbers.
 
 Every function takes the chapter's settings (``profiles.get("double_oracle", ...)``, read as a
@@ -20,8 +21,9 @@ import torch
 
 from .. import data, dogan, experiments, exploit, losses, metrics, models, oracle, plotting, stats, train
 
-__all__ = ["matrix_games", "ring_quality", "ring_players", "ring_dogan", "RingDemo", "ring_demo", "ring_ablation",
-           "ring_outcome", "ablation_outcome", "image_comparison", "paired", "image_evidence", "budget_note",
+__all__ = ["BIASED_RPS", "meta_games", "meta_solver_runs", "meta_exact_evidence", "meta_ring_summary",
+           "meta_ring_evidence", "meta_ring_difference", "plot_meta_solvers", "matrix_games", "ring_quality", "ring_players", "ring_dogan",
+           "RingDemo", "ring_demo", "ring_outcome", "image_comparison", "paired", "image_evidence", "budget_note",
            "pairs_outcome", "image_summary", "overhead", "plot_meta", "plot_ring", "plot_samples"]
 
 HISTORY = ["iteration", "rows", "cols", "value", "row_gain", "col_gain", "modes", "hqs", "kl"]
@@ -51,33 +53,102 @@ def matrix_games(size: int, seeds: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# --- the meta-solver: exact oracles on matrix games, and the stored ring runs ---------------------
+
+BIASED_RPS = np.array([[0.0, -0.25, 0.5], [0.25, 0.0, -0.05], [-0.5, 0.05, 0.0]])
+"""Biased rock-paper-scissors (rows and columns: rock, paper, scissors; payoffs to the row player), as
+in the PSRO literature: antisymmetric, so its value is 0, and ``A y = 0`` for
+``y = (1, 10, 5) / 16``, its unique equilibrium strategy for both players."""
+
+
+def meta_games(size: int, seeds: Sequence[int]) -> dict[str, np.ndarray]:
+    """Biased RPS and one ``size`` x ``size`` game of standard normal payoffs per seed
+    (``numpy.random.default_rng(seed)``), by name."""
+    rng = np.random.default_rng
+    return {"biased RPS": BIASED_RPS} | {f"random {size}x{size}, seed {s}": rng(s).normal(size=(size, size))
+                                         for s in seeds}
+
+
+def meta_solver_runs(games: Mapping[str, np.ndarray], solvers: Sequence[str], iterations: int) -> pd.DataFrame:
+    """The double oracle with exact oracles (:func:`gancore.oracle.matrix_oracles`, from the first row
+    and column, ``eps = 1e-9``) and each meta-solver of ``solvers`` (:func:`gancore.oracle.meta_strategies`)
+    on each game: one row per game, solver and iteration ``t = 0 .. iterations`` with the exploitability
+    (NashConv in the whole game) of the meta-strategies after ``t`` iterations, the gradient evaluations
+    ``2 t`` (each exact oracle evaluates its player's payoff vector once), the meta game's size, the bound
+    ``m + n - 1`` and whether the loop had stopped (a stopped run keeps its strategies)."""
+    rows = []
+    for name, A in games.items():
+        (m, n), payoff = A.shape, oracle.matrix_oracles(A)
+        for solver in solvers:
+            def nash_conv(t: int, r: oracle.DoubleOracleResult) -> dict:
+                return {"exploitability": oracle.exploitability(A, oracle.full_strategy(m, r.rows, r.sigma_row),
+                                                                oracle.full_strategy(n, r.cols, r.sigma_col))}
+            h = oracle.double_oracle(*payoff, 0, 0, iterations=iterations, eps=1e-9, meta_solver=solver,
+                                     callback=nash_conv).history
+            h = h.set_index("iteration").reindex(range(iterations + 1)).ffill().reset_index()
+            rows.append(h[["iteration", "exploitability", "rows", "cols", "stopped"]].assign(
+                game=name, **{"meta-solver": solver, "bound": m + n - 1, "gradient evaluations": 2 * h.iteration}))
+    return pd.concat(rows, ignore_index=True).astype({"stopped": bool, "rows": int, "cols": int})
+
+
+def meta_exact_evidence(runs: pd.DataFrame) -> dict[str, Any]:
+    """From :func:`meta_solver_runs`, each game's exploitability at its bound ``m + n - 1``: ``nash``, the
+    Nash meta-solver's mean with its interval (:func:`gancore.stats.mean_interval`), and for each other
+    solver its comparison ``paired(nash, solver)`` by game (:func:`paired`)."""
+    at = runs[runs.iteration == runs.bound].pivot(index="game", columns="meta-solver", values="exploitability")
+    return {"nash": stats.mean_interval(at["nash"])} | {s: paired(at["nash"], at[s]) for s in at if s != "nash"}
+
+
+def meta_ring_summary(final: pd.DataFrame) -> pd.DataFrame:
+    """Per variant of the stored ring run (:func:`gancore.dogan.ring_meta`'s ``final`` table, in run
+    order): the number of seeds, the mean estimated exploitability and the modes and HQS of the final
+    mixture (means with 95% t intervals over seeds), and the mean number of stored generators."""
+    def interval(v: pd.Series) -> str:
+        return str(stats.mean_interval(v))
+    return final.groupby("variant", sort=False).agg(
+        seeds=("seed", "nunique"), exploitability=("mean exploitability", interval), modes=("modes", interval),
+        hqs=("hqs", interval), generators=("generators", "mean")).round({"generators": 1})
+
+
+def meta_ring_evidence(final: pd.DataFrame, measure: str = "mean exploitability") -> dict[str, stats.Comparison]:
+    """Comparisons of the chapter's run (variant ``"nash"``: the LP's meta-solver, its cap and EWC) with
+    every other variant of the stored ring run on ``measure``, paired by seed (:func:`paired`,
+    ``paired(nash, variant)``), by variant name."""
+    table = final.pivot(index="seed", columns="variant", values=measure)
+    return {v: paired(table["nash"], table[v]) for v in final.variant.unique() if v != "nash"}
+
+
+def meta_ring_difference(final: pd.DataFrame, first: str, second: str, measure: str = "mean exploitability",
+                         level: float = 0.90) -> stats.Interval:
+    """The mean over seeds of ``first - second`` (two variants of the stored ring run) on ``measure``
+    with its t interval at ``level``, for a number claim (the default 90% is the interval form of the
+    two one-sided tests at alpha 0.05 that :mod:`gancore.verdict` reads against a margin)."""
+    table = final.pivot(index="seed", columns="variant", values=measure)
+    return stats.mean_interval(table[first] - table[second], level=level)
+
+
+def plot_meta_solvers(runs: pd.DataFrame, history: pd.DataFrame) -> plt.Figure:
+    """Exploitability per meta-solver: exact, on biased RPS and averaged over the random games,
+    against the iterations (log scale, zeros shown at ``1e-12``); estimated on the ring (mean over
+    seeds of the oracles' summed gains, from the stored run's ``history``) against gradient evaluations."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    rps = runs.game == "biased RPS"
+    for ax, part, title in [(axes[0], runs[rps], "biased RPS (exact)"),
+                            (axes[1], runs[~rps], "random games (exact, mean)")]:
+        curves = part.groupby(["meta-solver", "iteration"]).exploitability.mean().clip(lower=1e-12).unstack(0)
+        plotting.curves(curves.index, {s: curves[s] for s in curves}, ax=ax, logy=True, title=title,
+                        xlabel="DO iteration (2 gradient evaluations each)", ylabel="exploitability")
+    ring = history[history.variant == history["meta-solver"]]
+    curves = ring.groupby(["meta-solver", "gradient evaluations"]).exploitability.mean().unstack(0)
+    plotting.curves(curves.index, {s: curves[s] for s in curves}, ax=axes[2], xlabel="oracle gradient evaluations",
+                    title="ring (estimated, mean over seeds)")
+    fig.tight_layout()
+    return fig
+
+
 # --- the ring -----------------------------------------------------------------------------------
 
-def ring_quality(samples: torch.Tensor, ring: Any) -> dict[str, float]:
-    """:func:`gancore.metrics.ring_metrics` of ``samples`` on the ring data set ``ring`` as floats."""
-    return {k: float(v) for k, v in metrics.ring_metrics(samples, ring.means, ring.sigma).items()}
-
-
-def ring_players(settings: Mapping[str, Any]) -> tuple[Any, Any]:
-    """``(make_G, make_D)``: the vanilla MLP pair of width ``ring.width`` and depth ``ring.depth``."""
-    r = settings["ring"]
-    return models.gan_pair("vanilla", (2,), latent_dim=2, width=r["width"], depth=r["depth"])
-
-
-def ring_dogan(settings: Mapping[str, Any], ring: Any, *, cap: int | None, ewc_lambda: float, seed: int = 0,
-               device: Any = "cpu", evaluate: bool = False, initial: Any = None) -> dogan.DOGANResult:
-    """:func:`gancore.dogan.dogan` on the ring with the chapter's settings (``ring.*``, ``lr``, ``betas``,
-    ``eps``, ``batch_size``, ``fisher_batches``, ``n_payoff``) and the non-saturating loss, with support
-    cap ``cap`` and EWC strength ``ewc_lambda``; ``evaluate``: ring metrics of the mixture after each
-    iteration (``n_eval`` samples) as history columns; ``initial``: start from another run's ``(G_0, D_0)``."""
-    P, r = settings, settings["ring"]
-    make_G, make_D = ring_players(P)
-    check = (lambda t, result: ring_quality(result.sample(P["n_eval"]), ring)) if evaluate else None
-    return dogan.dogan(make_G, make_D, ring, loss=losses.gan_loss("ns"), latent_dim=2, iterations=r["iterations"],
-                       oracle_steps=r["oracle_steps"], init_steps=r["init_steps"], batch_size=P["batch_size"],
-                       lr_G=P["lr"], lr_D=P["lr"], betas=P["betas"], eps=P["eps"], cap=cap, ewc_lambda=ewc_lambda,
-                       fisher_batches=P["fisher_batches"], n_payoff=P["n_payoff"], seed=seed, device=device,
-                       evaluate=check, initial=initial)
+ring_quality, ring_players, ring_dogan = dogan.ring_quality, dogan.ring_players, dogan.ring_dogan
 
 
 @dataclass
@@ -128,29 +199,6 @@ def ring_demo(settings: Mapping[str, Any], seed: int = 0, device: Any = "cpu") -
     return RingDemo(result, seconds, history, pd.DataFrame(rows)[["model"] + RING], base, mixture, index, test)
 
 
-def ring_ablation(settings: Mapping[str, Any], demo: RingDemo, seed: int = 0, device: Any = "cpu") -> pd.DataFrame:
-    """The demo's DO-GAN run beside the same run (same ``G_0, D_0``) with each cap of ``ablation_caps``
-    and without EWC (``ewc_lambda = 0``): one row per variant with the stored sets' sizes and bytes,
-    the mean exploitability of the previous meta-strategies over the iterations, and the ring metrics
-    of the final mixture."""
-    P, ring = settings, data.load("ring")
-    runs = [(P["ring"]["cap"], P["ewc_lambda"], demo.result)]
-    runs += [(cap, P["ewc_lambda"], ring_dogan(P, ring, cap=cap, ewc_lambda=P["ewc_lambda"], seed=seed,
-                                               device=device, initial=demo.result.initial))
-             for cap in P["ablation_caps"]]
-    runs.append((P["ring"]["cap"], 0.0, ring_dogan(P, ring, cap=P["ring"]["cap"], ewc_lambda=0.0, seed=seed,
-                                                   device=device, initial=demo.result.initial)))
-    rows = []
-    for cap, lam, run in runs:
-        later = run.history.iloc[1:]
-        quality = ring_quality(run.sample(P["n_eval"]), ring)
-        rows.append({"cap": "none" if cap is None else cap, "EWC lambda": lam, "generators": len(run.generators),
-                     "discriminators": len(run.discriminators), "stored kB": run.stored_bytes() / 1024,
-                     "mean exploitability": float((later.row_gain + later.col_gain).mean()),
-                     **{k: quality[k] for k in ("modes", "hqs", "kl")}})
-    return pd.DataFrame(rows)
-
-
 def _modes(k: float, total: int) -> str:
     k = int(round(k))
     return f"{k} of the {total} modes" if k else f"none of the {total} modes"
@@ -174,20 +222,6 @@ def ring_outcome(comparison: pd.DataFrame, total: int) -> str:
     return (f"{head}: its mixture covers {_modes(mixture.modes, total)} (HQS {mixture.hqs:.3f}), its best "
             f"generator alone {_modes(best, total)}, and the single GAN trained alone for the same number of "
             f"steps {_modes(single.modes, total)} (HQS {single.hqs:.3f})")
-
-
-def ablation_outcome(ablation: pd.DataFrame, total: int) -> str:
-    """What the ablation table of :func:`ring_ablation` shows about the mixtures' modes, as a clause:
-    "no variant's mixture covers any of the 8 modes", "every variant's mixture covers 3 of the 8
-    modes", or the range and the variant with the most."""
-    low, high = int(ablation.modes.min()), int(ablation.modes.max())
-    if high == 0:
-        return f"no variant's mixture covers any of the {total} modes"
-    if low == high:
-        return f"every variant's mixture covers {_modes(high, total)}"
-    best = ablation.loc[ablation.modes.idxmax()]
-    return (f"the variants' mixtures cover between {low} and {high} of the {total} modes (the most with cap "
-            f"{best.cap}, EWC lambda {best['EWC lambda']:g})")
 
 
 # --- images: DO-GAN against each base GAN -------------------------------------------------------
