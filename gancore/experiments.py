@@ -20,25 +20,19 @@ every member along training: :func:`ring_ensemble` returns the tidy table, :func
 the last evaluation of every member; :func:`toolkit_ring` and :func:`alpha_ring` are the two
 chapters' experiments as functions ``f(settings, seeds, device) -> {table name: DataFrame}``.
 
-Independent runs of a chapter (seeds, grid points) use every core through :func:`in_processes`: one
+Independent runs of a chapter (seeds, grid points) use every core through
+:func:`gancore.processes.in_processes` (re-exported here): one
 single-threaded process per core, as portable numerics run them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
-import multiprocessing
 import os
-import signal
-import sys
-import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,16 +42,15 @@ from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import Dataset
 
 from . import data, ensemble, losses, metrics, models, repeated, solvers, train
+from .processes import in_processes
 
 __all__ = ["ImageData", "image_data", "ImageRun", "image_experiment", "adam", "equal_time_steps", "COUNTS",
-           "ring_players", "ring_ensemble", "final_evaluation", "alpha_cells", "alpha_ring", "toolkit_ring", "repeated_ring", "equal_time_run",
-           "in_processes", "shared_image_data", "image_experiment_on", "srfb_images",
-           "srfb_images_steps"]
-
-T = TypeVar("T")
+           "ring_players", "ring_ensemble", "final_evaluation", "alpha_cells", "alpha_ring", "toolkit_ring", "repeated_ring", "repeated_images", "equal_time_run",
+           "in_processes", "shared_image_data", "image_experiment_on", "srfb_images", "srfb_images_steps"]
 
 Optimizers = Callable[[nn.Module, nn.Module], tuple[torch.optim.Optimizer, torch.optim.Optimizer]]
 COUNTS = ("steps", "grad_evals")
+CHECKPOINT_STEPS = 1000  # a checkpointed ring run writes one at the first evaluation this many steps after the last
 
 
 @dataclass
@@ -168,6 +161,7 @@ def image_experiment(
     projection_D: Callable[[nn.Module], None] | None = None,
     n_samples: int = 64,
     labels: Mapping[str, Any] | None = None,
+    held_out: torch.Tensor | None = None,
     **fit_options: Any,
 ) -> ImageRun:
     """Train one GAN on ``images`` and measure it along the way; returns an :class:`ImageRun`.
@@ -190,6 +184,8 @@ def image_experiment(
     scores their Frechet distance to ``images.reference`` in ``images.space``. A loss that turns NaN
     or infinite ends the run with NaN values (see :class:`ImageRun`). ``labels`` (method, loss,
     learning rate, ...) become columns of the table; ``fit_options`` go to :func:`gancore.train.fit`.
+    With ``held_out`` real images, the discriminator is measured too, in eval mode, on them against
+    the evaluation's images (:func:`gancore.metrics.discriminator_metrics`: ``d_accuracy``, ``d_loss``).
     """
     if count not in COUNTS:
         raise ValueError(f"Invalid count {count!r}: steps and eval_every count one of {', '.join(COUNTS)}.")
@@ -213,7 +209,14 @@ def image_experiment(
         return images.space.frechet(fake, images.reference)
 
     def evaluate(step: int, G: nn.Module, D: nn.Module) -> dict[str, float]:
-        row = {"frechet": frechet(G)}
+        if held_out is None:
+            row = {"frechet": frechet(G)}
+        else:
+            fake = metrics.sample_in_chunks(G, z, chunk, batch_statistics)
+            row = {"frechet": images.space.frechet(fake, images.reference)}
+            was, _ = D.training, D.eval()
+            row |= {k: float(v) for k, v in metrics.discriminator_metrics(D, held_out, fake).items()}
+            D.train(was)
         if averaged is not None:
             row["frechet (average)"] = frechet(averaged.module) if step > 0 else row["frechet"]
         return row
@@ -228,7 +231,8 @@ def image_experiment(
         evals = result.evals
     except train.TrainingDiverged as err:
         diverged_at = err.step
-        names = ["frechet"] + (["frechet (average)"] if averaged is not None else [])
+        names = ["frechet"] + (["frechet (average)"] if averaged is not None else []) + (
+            ["d_accuracy", "d_loss"] if held_out is not None else [])
         evals = pd.DataFrame([{"step": err.step, "grad_evals": np.nan, "seconds": np.nan,
                                **{name: np.nan for name in names}}])
     if result is not None and n_samples > 0:
@@ -290,14 +294,15 @@ def _fit_ring_ensemble(ring, players: Players, seeds: Sequence[int], labels: Seq
                        eval_every: int, eval_seed: int, device: str | torch.device,
                        checkpoint: Path | None = None) -> tuple[ensemble.BatchedMLP, pd.DataFrame]:
     """:func:`ring_ensemble`, also returning the trained ensemble of generators; with ``checkpoint``
-    (a file), checkpointed at every evaluation and resumed from it."""
+    (a file), checkpointed at evaluations at least ``CHECKPOINT_STEPS`` apart (and at the end; a 116 MB
+    write for 16 members of the paper's networks) and resumed from it."""
     make_G, make_D = players
     G, _, result = ensemble.fit(make_G, make_D, ring, seeds, loss=loss, lr_G=lr, lr_D=lr, betas=betas, steps=steps,
                                 batch_size=batch_size, latent_dim=2, policy="alternating", device=device,
                                 progress=False, log_every=max(1, steps // 10),
                                 evaluate=metrics.ring_evaluator(ring.means, ring.sigma, n_eval, seed=eval_seed, chunk=64),
                                 eval_every=eval_every, checkpoint=checkpoint,
-                                checkpoint_every=eval_every if checkpoint else 0)
+                                checkpoint_every=eval_every * -(-CHECKPOINT_STEPS // max(eval_every, 1)) if checkpoint else 0)
     return G, ensemble.tidy_evals(result.evals, labels)
 
 
@@ -334,8 +339,8 @@ def alpha_ring(settings: Mapping[str, Any], seeds: Sequence[int], device: str | 
     per batched run (all in one when None), with the ``ring`` group's networks, Adam settings, steps
     and batch size (``ring.seeds`` is not used: the seeds are given). Evaluated at step 0, every
     ``ring.eval_every`` steps and at the end. With ``checkpoint_dir`` every batched run keeps a
-    checkpoint there (``cells-<first cell>.pt``, written at every evaluation) and continues from it
-    when run again, so an interrupted long run loses at most ``eval_every`` steps. Returns
+    checkpoint there (``cells-<first cell>.pt``, at evaluations ``CHECKPOINT_STEPS`` apart) and continues from
+    it when run again: an interrupted run loses at most ``max(eval_every, CHECKPOINT_STEPS)`` steps. Returns
     ``{"ring": one row per cell and seed (generator, alpha_d, alpha_g,
     seed, modes, hqs, success, failure, kl) after training, "curves": the tidy table along training}``;
     with ``n_samples > 0`` also ``"samples"``: ``n_samples`` samples of every member after training from
@@ -452,41 +457,29 @@ def srfb_images_steps(settings: Mapping[str, Any], n: int) -> int:
     return n * len(Q["methods"]) * len(Q["lrs"]) * Q["budget"]
 
 
-def in_processes(fn: Callable[..., T], jobs: Sequence[Mapping[str, Any]], workers: int | None = None) -> list[T]:
-    """``[fn(**job) for job in jobs]``, run in ``workers`` fresh processes at once (default: the cores
-    this process may use, at most one per job); the results come back in the order of ``jobs``, and the
-    first job that raises re-raises here. ``workers=1`` runs the jobs in this process, one after another
-    (on a GPU, or to debug). The processes start with this process's environment, so under portable
-    numerics (one thread, pinned kernels) a job gives the same bits in either place. ``fn`` must be a
-    module-level function of an importable module, its arguments and result picklable; a script that
-    calls this needs the ``if __name__ == "__main__":`` guard (the processes are spawned, and import
-    the script's main module). The processes end with this one, even when it is killed (``kill -9``):
-    no orphan keeps computing (:func:`_end_with_parent`)."""
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be >= 1 (or None for one per core); got {workers}.")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = min(workers or cores, len(jobs))
-    if n <= 1:
-        return [fn(**job) for job in jobs]
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_end_with_parent,
-                             initargs=(os.getpid(),)) as pool:
-        futures = [pool.submit(fn, **job) for job in jobs]
-        return [future.result() for future in futures]
-
-
-def _end_with_parent(parent: int) -> None:
-    """In a process of :func:`in_processes`: end when ``parent`` ends. Linux delivers SIGKILL at the
-    parent's death (``prctl(PR_SET_PDEATHSIG)``); elsewhere, and as a backstop, a daemon thread checks
-    every second whether the process has been re-parented."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-    if os.getppid() != parent:  # already gone before the signal was armed
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+def repeated_images(settings: Mapping[str, Any], seeds: Sequence[int],
+                    device: str | torch.device = "auto") -> dict[str, pd.DataFrame]:
+    """The repeated-game chapter's image experiment on ``seeds``: for each data set of
+    ``settings.image.data`` (its training images; Frechet distance to its reference in its feature
+    space), each seed and each method of :data:`gancore.repeated.METHODS`, one DCGAN (width
+    ``image.width``, ``image.latent`` noise) trained for ``image.steps`` batches with Adam, the
+    generator's Frechet distance and the discriminator's held-out accuracy and loss (on ``n_fid``
+    test images, :func:`image_experiment` ``held_out``) every ``image.eval_every`` batches. Returns
+    ``{"curves": one row per data set, method, seed and evaluation}``; the same seed starts every
+    method from the same networks, data order and noise."""
+    P, Q, rows = settings, settings["image"], []
+    for name in Q["data"]:
+        images = image_data(name, root=P["data_root"])
+        held_out = data.as_tensor(data.load(name, P["data_root"], split="test"), P["n_fid"])
+        for seed in seeds:
+            for method in repeated.METHODS:
+                policy, loss = repeated.method_policy(method)
+                run = image_experiment(images, loss=loss, optimizers=adam(Q["lr"], P["betas"]), policy=policy,
+                                       steps=Q["steps"], batch_size=Q["batch_size"], latent_dim=Q["latent"],
+                                       width=Q["width"], seed=seed, device=device, eval_every=Q["eval_every"],
+                                       n_eval=P["n_fid"], eval_seed=1, n_samples=0, log_every=max(1, Q["steps"] // 10),
+                                       held_out=held_out)
+                rows.append(run.wide().assign(data=name, method=method, seed=seed))
+    curves = pd.concat(rows, ignore_index=True)
+    front = ["data", "method", "seed", "step"]
+    return {"curves": curves[front + [c for c in curves.columns if c not in front]]}

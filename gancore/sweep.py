@@ -111,6 +111,8 @@ EXPERIMENTS: dict[str, Experiment] = {
     "srfb.images": Experiment("experiments.srfb_images", experiments.srfb_images, experiments.srfb_images_steps),
     "repeated_game": Experiment("experiments.repeated_ring", experiments.repeated_ring,
                                 lambda P, n: n * len(repeated.METHODS) * P.ring.steps),
+    "repeated_game.images": Experiment("experiments.repeated_images", experiments.repeated_images,
+                                       lambda P, n: n * len(repeated.METHODS) * len(P.image.data) * P.image.steps),
 }
 """The experiments a sweep can run, each with its library experiment function, keyed by the chapter
 (its main experiment) or ``chapter.experiment`` (another experiment of that chapter, e.g.

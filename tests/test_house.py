@@ -24,8 +24,8 @@ REPO = PACKAGE.parent
 # games use; `arena` and `exploit` sit beside `runs` and `sweep`, since they use the recipes and
 # DO-GAN of layer 4; `chapter` (the chapters' facade) and `reports` (each chapter's analysis) on top.
 LAYERS = {
-    "storage": -1, "numerics": -1, "formats": -1,  # formats: the real data sets' on-disk formats, checked
-    "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0,
+    "storage": -1, "numerics": -1, "formats": -1, "processes": -1,  # formats: the real data sets' on-disk formats, checked
+    "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0, "meter": 0,
     "solvers": 1, "metrics": 1, "divergences": 1, "verdict": 1, "freshness": 1,
     "games": 2, "train": 2, "claims": 2, "wgan1d": 2,
     "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3, "ewc": 3,  # ewc: DO-GAN's continual learning

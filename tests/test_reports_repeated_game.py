@@ -219,3 +219,70 @@ def test_ring_figure(ring, ring_runs):
     assert [len(ax.lines) for ax in fig.axes[:2]] == [3, 3]
     assert fig.axes[4].get_title() == "cooperative, seed 0, batch 20"
     matplotlib.pyplot.close(fig)
+
+
+@pytest.fixture(scope="module")
+def stored(P):
+    """The stored-run experiment on two seeds, twenty batches (the sweep's experiment function)."""
+    from gancore import experiments
+    return experiments.repeated_ring(P, [3, 5], "cpu")
+
+
+def test_repeated_ring_pairs_the_methods_and_measures_both_modules(P, stored):
+    curves, steps = stored["curves"], stored["steps"]
+    assert set(curves.method) == set(rg.METHODS) and set(curves.seed) == {3, 5}
+    assert {"hqs", "modes", "d_accuracy", "d_loss"} <= set(curves.columns)
+    # the same initialisation for every method: identical measures of both modules before any step
+    first = curves[curves.step == 0].sort_values(["method", "seed"])
+    for column in ("hqs", "modes", "d_accuracy", "d_loss"):
+        values = first.pivot(index="seed", columns="method", values=column)
+        assert np.allclose(values.to_numpy(), values[["simultaneous"]].to_numpy())
+    assert curves.d_accuracy.between(0, 1).all() and (curves.d_loss > 0).all()
+    # simultaneous and alternating step both modules always; the rule steps each on a share of the batches
+    plain = steps[steps.method != "cooperative"]
+    assert (plain.D_stepped == 1).all() and (plain.G_stepped == 1).all()
+    coop = steps[steps.method == "cooperative"]
+    assert coop.D_stepped.between(0, 1).all() and (coop.D_stepped < 1).any()
+    for method in rg.METHODS:
+        budget, length = rg.run_steps(P.ring.steps, P.ring.eval_every, P.time_per_batch.ring, method,
+                                      P.max_time_factor)
+        assert (steps[steps.method == method][["budget", "length"]].to_numpy() == [budget, length]).all()
+        assert curves[curves.method == method].step.max() == length
+
+
+def test_stored_runs_give_the_evidence_of_both_modules(P, stored):
+    runs = rg.stored_runs(stored["curves"], stored["steps"])
+    assert list(runs) == list(rg.METHODS)
+    evidence = rg.evidence(runs, P)
+    assert "better-discriminator" in evidence and "D's held-out" in evidence["better-discriminator"][1]
+    coop = runs["cooperative"].evals
+    expected = coop[coop.step == P.ring.steps].sort_values("seed").d_accuracy.to_numpy()
+    assert np.array_equal(rg.at_step(coop, P.ring.steps, "d_accuracy"), expected)
+    row = rg.ring_row(coop, P.ring.steps)
+    assert row["D accuracy (mean)"].estimate == pytest.approx(expected.mean())
+    with pytest.raises(ValueError, match="no 'cooperative' rows"):
+        rg.stored_runs(stored["curves"][stored["curves"].method != "cooperative"], stored["steps"])
+    rg.curves_figure(runs)
+
+
+def test_discriminator_metrics_by_hand_and_per_member():
+    from gancore import ensemble, metrics
+    lin = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    with torch.no_grad():
+        lin[0].weight.copy_(torch.tensor([[1.0, 0.0]]))
+        lin[0].bias.zero_()
+    real = torch.tensor([[2.0, 0.0], [-1.0, 3.0]])  # logits 2, -1: one right
+    fake = torch.tensor([[-3.0, 1.0], [0.5, 0.0]])  # logits -3, 0.5: one right
+    found = metrics.discriminator_metrics(lin, real, fake)
+    sp = torch.nn.functional.softplus
+    assert found["d_accuracy"].item() == pytest.approx(0.5)
+    assert found["d_loss"].item() == pytest.approx(((sp(torch.tensor(-2.0)) + sp(torch.tensor(1.0))) / 2
+                                                   + (sp(torch.tensor(-3.0)) + sp(torch.tensor(0.5))) / 2).item())
+    make = lambda: torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1))
+    D = ensemble.stack(make, [0, 1])
+    fakes = torch.randn(2, 50, 2, generator=torch.Generator().manual_seed(0))
+    both = metrics.discriminator_metrics(D, real, fakes)
+    for k in range(2):
+        alone = metrics.discriminator_metrics(D.member(k), real, fakes[k])
+        assert both["d_accuracy"][k].item() == pytest.approx(alone["d_accuracy"].item())
+        assert both["d_loss"][k].item() == pytest.approx(alone["d_loss"].item(), rel=1e-5)

@@ -31,9 +31,9 @@ import torch
 from .. import ensemble, experiments, losses, metrics, models, plotting, repeated, stats
 
 __all__ = ["METHODS", "DEMO_LOSSES", "VARIANTS", "Run", "demo", "run_steps", "policy_and_loss", "ring_run",
-           "ring_runs", "at_step", "ring_row", "ring_table", "shares_per_seed", "evidence", "versus",
+           "ring_runs", "stored_runs", "at_step", "ring_row", "ring_table", "shares_per_seed", "evidence", "versus",
            "ablation", "image_run", "image_runs", "image_fd", "image_table", "image_ablation", "timing",
-           "ring_figure", "image_figure"]
+           "ring_figure", "curves_figure", "image_figure"]
 
 METHODS = repeated.METHODS
 """The methods compared: the two standard ways of training and the cooperative rule."""
@@ -115,6 +115,22 @@ def ring_runs(P: Mapping[str, Any], ring, seed: int, device: str | torch.device)
     return {method: ring_run(P, ring, method, seed, device) for method in METHODS}
 
 
+def stored_runs(curves: pd.DataFrame, steps: pd.DataFrame) -> dict[str, Run]:
+    """The methods' runs of a stored sweep (the tables of :func:`gancore.experiments.repeated_ring`) as
+    :class:`Run` objects without networks: per method its evaluations, members numbered in seed order
+    (so member k is the same seed for every method and the comparisons pair them), and its
+    equal-wall-clock budget. A method missing from either table -> ``ValueError``."""
+    runs = {}
+    for method in METHODS:
+        mine, budget = curves[curves.method == method], steps.budget[steps.method == method]
+        if mine.empty or budget.empty:
+            raise ValueError(f"the stored run has no {method!r} rows; it must hold every method of {METHODS}")
+        member = {s: k for k, s in enumerate(sorted(mine.seed.unique()))}
+        evals = mine.assign(member=mine.seed.map(member)).drop(columns=["method"])
+        runs[method] = Run(None, None, None, int(budget.iloc[0]), evals.reset_index(drop=True))
+    return runs
+
+
 def at_step(evals: pd.DataFrame, step: int, column: str) -> np.ndarray:
     """Per member (in member order) the value of ``column`` at the last evaluation at or before
     ``step``; a ``step`` before the first evaluation -> ``ValueError``."""
@@ -126,13 +142,18 @@ def at_step(evals: pd.DataFrame, step: int, column: str) -> np.ndarray:
 
 def ring_row(evals: pd.DataFrame, step: int) -> dict[str, Any]:
     """The seeds' ring metrics at the last evaluation up to ``step``: the batches it is at, success
-    and failure rates (95% Wilson intervals), mean modes and HQS (95% t intervals) and their medians."""
+    and failure rates (95% Wilson intervals), mean modes and HQS (95% t intervals) and their medians;
+    where D was measured, its mean held-out accuracy and loss (95% t intervals)."""
     last = int(evals.step[evals.step <= step].max())
     value = {c: at_step(evals, step, c) for c in ("success", "failure", "modes", "hqs")}
-    return {"batches": last, "success": stats.wilson(*stats.counts(value["success"])),
-            "failure": stats.wilson(*stats.counts(value["failure"])),
-            "modes (mean)": stats.mean_interval(value["modes"]), "modes (median)": float(np.median(value["modes"])),
-            "HQS (mean)": stats.mean_interval(value["hqs"]), "HQS (median)": float(np.median(value["hqs"]))}
+    row = {"batches": last, "success": stats.wilson(*stats.counts(value["success"])),
+           "failure": stats.wilson(*stats.counts(value["failure"])),
+           "modes (mean)": stats.mean_interval(value["modes"]), "modes (median)": float(np.median(value["modes"])),
+           "HQS (mean)": stats.mean_interval(value["hqs"]), "HQS (median)": float(np.median(value["hqs"]))}
+    if "d_accuracy" in evals:
+        row |= {"D accuracy (mean)": stats.mean_interval(at_step(evals, step, "d_accuracy")),
+                "D loss (mean)": stats.mean_interval(at_step(evals, step, "d_loss"))}
+    return row
 
 
 def ring_table(runs: Mapping[str, Run], steps: int | None = None) -> pd.DataFrame:
@@ -156,7 +177,9 @@ def evidence(runs: Mapping[str, Run], P: Mapping[str, Any]) -> dict[str, tuple[s
     the note saying what was compared: ``better-quality`` (HQS after the profile's batches, against
     simultaneous), ``better-modes`` (modes covered, same), ``better-alternating`` (HQS, against
     alternating), ``better-wall-clock`` (HQS at equal wall-clock: each method at the last
-    evaluation within its own budget) and ``faster`` (HQS after half the batches)."""
+    evaluation within its own budget) and ``faster`` (HQS after half the batches); where the runs
+    measured the discriminator (:func:`stored_runs`), also ``better-discriminator`` (D's held-out
+    balanced accuracy against its own generator's samples, against simultaneous)."""
     steps, half = P["ring"]["steps"], P["ring"]["steps"] // 2
     coop, sim, alt = runs["cooperative"], runs["simultaneous"], runs["alternating"]
 
@@ -167,7 +190,12 @@ def evidence(runs: Mapping[str, Run], P: Mapping[str, Any]) -> dict[str, tuple[s
         return int(run.evals.step[run.evals.step <= run.budget].max())
 
     vs = "cooperative vs {}, {} after {:,} batches, paired by seed"
-    return {
+    if "d_accuracy" in coop.evals:  # the discriminator measured too (a stored run)
+        both = {"better-discriminator": (paired(coop, sim, "d_accuracy", steps, steps),
+                                         vs.format("simultaneous", "D's held-out balanced accuracy", steps))}
+    else:
+        both = {}
+    return both | {
         "better-quality": (paired(coop, sim, "hqs", steps, steps), vs.format("simultaneous", "HQS", steps)),
         "better-modes": (paired(coop, sim, "modes", steps, steps), vs.format("simultaneous", "modes", steps)),
         "better-alternating": (paired(coop, alt, "hqs", steps, steps), vs.format("alternating", "HQS", steps)),
@@ -295,6 +323,23 @@ def ring_figure(runs: Mapping[str, Run], ring, seed: int) -> plt.Figure:
     for ax, (method, r) in zip(axes[2:], runs.items()):
         plotting.ring_scatter(r.G.member(0)(z).detach(), ring.means, ax=ax,
                               title=f"{method}, seed {seed}, batch {r.result.steps}")
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(runs: Mapping[str, Run], columns: Sequence[tuple[str, str]] = (
+        ("hqs", "high-quality share"), ("modes", "modes covered"), ("d_accuracy", "D's held-out accuracy"))
+        ) -> plt.Figure:
+    """Per column (name, title): its median over seeds against batches, one line per method, with
+    the band between the quartiles."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(5.2 * len(columns), 3.3))
+    for ax, (column, title) in zip(np.atleast_1d(axes), columns):
+        for method, r in runs.items():
+            q = r.evals.groupby("step")[column].quantile([0.25, 0.5, 0.75]).unstack()
+            ax.plot(q.index, q[0.5], label=method)
+            ax.fill_between(q.index, q[0.25], q[0.75], alpha=0.2)
+        ax.set(xlabel="batch", title=f"{title}: median, quartiles")
+    np.atleast_1d(axes)[0].legend()
     fig.tight_layout()
     return fig
 
