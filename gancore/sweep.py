@@ -103,10 +103,7 @@ EXPERIMENTS: dict[str, Experiment] = {
                             lambda P, n: n * len(experiments.alpha_cells(P)) * P.ring.steps, checkpoints=True),
     "toolkit": Experiment("experiments.toolkit_ring", experiments.toolkit_ring, lambda P, n: n * P.steps),
     "double_oracle.meta": Experiment("dogan.ring_meta", dogan.ring_meta, dogan.ring_meta_steps),
-    "convex_wgan.procogan": Experiment("convex.procogan_runs", convex.procogan_runs,
-                                       lambda P, n: n * P.gda.stage.steps * sum(
-                                           len(c["resolutions"]) for c in P.decisive.procogan
-                                           if c["data"] in P.decisive.data)),
+    "convex_wgan.procogan": Experiment("convex.procogan_runs", convex.procogan_runs, convex.procogan_steps),
     "srfb.average": Experiment("wgan1d.average_runs", wgan1d.average_runs, wgan1d.average_steps),
     "srfb.images": Experiment("experiments.srfb_images", experiments.srfb_images, experiments.srfb_images_steps),
     "repeated_game": Experiment("experiments.repeated_ring", experiments.repeated_ring,

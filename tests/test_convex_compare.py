@@ -83,3 +83,65 @@ def test_procogan_comparison_on_a_few_digits():
     assert all(np.isfinite(out.scores[k]) for k in ["ProCoGAN FD", "progressive GDA FD", "real test FD (floor)"])
     pro, gda = out.samples
     assert [x.shape for x in pro] == [(8, 1, r, r) for r in (2, 4, 8)] == [x.shape for x in gda]
+
+
+def test_procogan_comparison_scores_every_stage_of_both_methods():
+    config = dict(data="digits", resolutions=(2, 4, 8), ks=(2, 4, 6), noise_dim=4, gda_widths=(4, 4, 4),
+                  feature="pixels")
+    out = convex.procogan_comparison(config, steps=2, batch_size=16, lr=1e-3, betas=(0.0, 0.99), n_images=100,
+                                     n_samples=30, device="cpu", gp=0.0, drift=0.0)
+    table = out.stage_scores
+    assert table.groupby("method").resolution.apply(list).to_dict() == {"ProCoGAN": [2, 4, 8],
+                                                                        "progressive GDA": [2, 4, 8]}
+    assert np.isfinite(table.FD).all() and (table.FD >= 0).all()
+    # the stage hook draws its own noise: the GDA run and its final score are those without the hook
+    again = convex.procogan_comparison(config, steps=2, batch_size=16, lr=1e-3, betas=(0.0, 0.99), n_images=100,
+                                       n_samples=30, device="cpu", gp=0.0, drift=0.0)
+    assert again.scores["progressive GDA FD"] == out.scores["progressive GDA FD"]
+    images = torch.as_tensor(np.zeros((100, 1, 8, 8)), dtype=torch.float32)
+    plain = convex.progressive_gda(images, (2, 4, 8), 4, (4, 4, 4), steps=2, seed=0, gp=0.0, drift=0.0)
+    seen = []
+    hooked = convex.progressive_gda(images, (2, 4, 8), 4, (4, 4, 4), steps=2, seed=0, gp=0.0, drift=0.0,
+                                    on_stage=lambda r, G: seen.append((r, len(G.layers))))
+    assert seen == [(2, 1), (4, 2), (8, 3)]
+    for a, b in zip(plain.generator.parameters(), hooked.generator.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_resize_keeps_the_range_and_constants():
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    assert convex.resize(x, None) is x and convex.resize(x, 28) is x
+    y = convex.resize(x, 32)
+    assert y.shape == (3, 1, 32, 32) and y.min() >= -1 and y.max() <= 1
+    flat = torch.full((2, 1, 28, 28), 0.25)
+    torch.testing.assert_close(convex.resize(flat, 32), torch.full((2, 1, 32, 32), 0.25))
+
+
+def test_procogan_on_mnist_resized_to_32(tmp_path, monkeypatch):
+    """MNIST's code path (28x28 files, resized to 32 for the 4-8-16-32 stages, scored back at 28x28)
+    on tiny fake MNIST files in the real format: no real data needed."""
+    from fake_datasets import write_mnist
+
+    monkeypatch.setenv("GANCORE_DATA", str(write_mnist(tmp_path / "data", n_train=120, n_test=40)))
+    monkeypatch.setenv("GANCORE_CACHE", str(tmp_path / "cache"))
+    config = dict(data="mnist", size=32, resolutions=(4, 8, 16, 32), ks=(2, 4, 8, 12), noise_dim=4,
+                  gda_widths=(4, 4, 4, 4), feature="pixels")
+    out = convex.procogan_comparison(config, steps=2, batch_size=16, lr=1e-3, betas=(0.0, 0.99), n_images=None,
+                                     n_samples=40, device="cpu")
+    assert out.stages.resolution.tolist() == [4, 8, 16, 32]
+    assert [x.shape[-1] for x in out.samples[0]] == [4, 8, 16, 32]
+    assert all(np.isfinite(out.scores[k]) for k in ["ProCoGAN FD", "progressive GDA FD", "real test FD (floor)"])
+    assert len(out.stage_scores) == 8
+
+
+def test_procogan_runs_is_the_sweep_experiment():
+    from gancore import profiles, sweep
+
+    P = profiles.get("convex_wgan", "quick", {"gda": {"stage": {"steps": 2}}, "n_samples": 30,
+                                               "decisive": {"data": ["digits"]}})
+    tables = convex.procogan_runs(P, [0, 1])
+    assert tables["scores"].seed.tolist() == [0, 1] and set(tables["scores"].data) == {"digits"}
+    assert len(tables["stages"]) == 2 * 2 * 3 and set(tables["stages"].seed) == {0, 1}
+    assert sweep.EXPERIMENTS["convex_wgan.procogan"].seed_steps(P, 2) == 2 * 2 * 3
+    with pytest.raises(ValueError, match="decisive.data"):
+        convex.procogan_runs(profiles.get("convex_wgan", "quick", {"decisive": {"data": ["cifar10"]}}), [0])

@@ -131,7 +131,7 @@ def test_plots_have_one_panel_per_part_and_plot_the_gap():
 
 def test_paper_file_declares_the_rows_and_decides_at_the_papers_budget():
     paper = claims.paper_file("convex_wgan", BOOK)
-    assert list(paper.claims) == ["closed-form", "gda-game", "procogan-digits", "procogan-celeba"]
+    assert list(paper.claims) == ["closed-form", "gda-game", "procogan-digits", "procogan-mnist", "procogan-celeba"]
     assert paper.claims["closed-form"].kind == "theory" and paper.claims["closed-form"].config == {}
     assert paper.claims["gda-game"].config is None  # the paper's toy settings are not available
     assert paper.claims["procogan-celeba"].needs and "PROFILE=paper" in paper.claims["procogan-celeba"].command
@@ -146,3 +146,31 @@ def test_paper_file_declares_the_rows_and_decides_at_the_papers_budget():
     assert any(d.startswith("gda.stage.steps 300 vs 15,000") for d in quick.distance)
     assert any(d.startswith("gda.stage.batch_size 64 vs 16") for d in quick.distance)
     assert [c["data"] for c in at_paper.procogan] == ["digits", "celeba"]  # the paper profile runs both
+    # the stored runs (sweep convex_wgan.procogan): the quick profile with the authors' GDA budget
+    stored = profiles.get("convex_wgan", "quick", {"gda": {"stage": {"steps": 15000, "batch_size": 16}},
+                                                    "decisive": {"data": ["mnist"]}})
+    for key in ("procogan-digits", "procogan-mnist"):
+        found = claims.decide(paper.claims[key], better, stored).finding
+        assert found.distance == () and found.verdict == verdict.Verdict.REPRODUCED
+    no_penalty = profiles.get("convex_wgan", "quick", {"gda": {"stage": {"steps": 15000, "batch_size": 16,
+                                                                         "gp": 0.0}}})
+    found = claims.decide(paper.claims["procogan-mnist"], better, no_penalty).finding
+    assert found.verdict == verdict.Verdict.INCONCLUSIVE and found.distance[0].startswith("gda.stage.gp 0")
+
+
+def test_stage_fd_is_the_mean_over_seeds_per_stage_and_plots_it():
+    stages = pd.DataFrame({"data": ["digits"] * 8 + ["mnist"] * 4,
+                           "method": (["ProCoGAN"] * 2 + ["progressive GDA"] * 2) * 3,
+                           "resolution": [2, 4, 2, 4, 2, 4, 2, 4, 4, 8, 4, 8],
+                           "seed": [0] * 4 + [1] * 4 + [0] * 4,
+                           "FD": [100.0, 50.0, 90.0, 80.0, 120.0, 70.0, 110.0, 100.0, 9.0, 8.0, 7.0, 6.0]})
+    table = report.stage_fd(stages)
+    row = table[(table.data == "digits") & (table.method == "ProCoGAN") & (table.resolution == 4)].iloc[0]
+    assert row.estimate == pytest.approx(60.0) and row.n == 2 and row.low < 60.0 < row.high
+    one = table[table.data == "mnist"]
+    assert (one.n == 1).all() and np.isinf(one.low).all()  # one seed: no interval
+    fig = report.plot_stage_fd(stages)
+    assert [ax.get_title() for ax in fig.axes] == ["digits", "mnist"]
+    means = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].lines}
+    assert means == {"ProCoGAN": [110.0, 60.0], "progressive GDA": [100.0, 90.0]}
+    plt.close("all")

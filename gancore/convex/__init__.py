@@ -33,8 +33,8 @@ numpy arrays.
 
 from .arrays import check_beta
 from .compare import (BetaSweep, ProCoGANComparison, QuadraticComparison, beta_sweep, compare_quadratic,
-                      comparison_problem, convex_solution, procogan_comparison, procogan_runs, resize, toy_comparison,
-                      toy_problem)
+                      comparison_problem, convex_solution, procogan_comparison, procogan_runs, procogan_steps, resize,
+                      toy_comparison, toy_problem)
 from .closed_form import (constraint_value, constraint_violation, linear_closed_form, linear_optimal_value,
                           quadratic_closed_form, quadratic_optimal_value, second_moment_gap, wgan_objective)
 from .gda import (FixedNoiseLinear, GDAResult, ProgressiveGDA, ProgressiveLinearGenerator, SumWasserstein,
@@ -56,5 +56,5 @@ __all__ = [
     "ProgressiveLinearGenerator", "ProgressiveGDA", "progressive_gda",
     "toy_problem", "convex_solution", "toy_comparison", "comparison_problem", "QuadraticComparison",
     "compare_quadratic", "BetaSweep", "beta_sweep", "ProCoGANComparison", "procogan_comparison", "procogan_runs",
-    "resize",
+    "procogan_steps", "resize",
 ]

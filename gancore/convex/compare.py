@@ -32,7 +32,7 @@ from .relu import relu_program
 
 __all__ = ["toy_problem", "convex_solution", "toy_comparison", "comparison_problem", "QuadraticComparison",
            "compare_quadratic", "BetaSweep", "beta_sweep", "ProCoGANComparison", "resize", "procogan_comparison",
-           "procogan_runs"]
+           "procogan_runs", "procogan_steps"]
 
 POLYNOMIAL = (1.0, 1.0, 0.0)  # the toys' polynomial activation t^2 + t
 
@@ -198,20 +198,21 @@ def resize(images: torch.Tensor, size: int | None) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=2)
-def _image_set(name: str, size: int | None, n_images: int | None, n_samples: int, feature: str):
-    """The training images at ``size``, the feature space, the reference statistics and a scorer
-    (images at ``size`` -> Frechet distance): a resized set is scored back at the native size against
-    the training images put through the same round trip."""
-    images = data.as_tensor(data.load(name), limit=n_images)
+def _image_set(name: str, size: int | None, n_images: int | None, n_samples: int, feature: str, root: str):
+    """The training images at ``size``, the feature space, the test split's distance (the floor) and a
+    scorer (images at ``size`` -> Frechet distance), for the data in ``root`` (part of the cache key):
+    a resized set is scored back at the native size against the training images put through the same
+    round trip."""
+    images = data.as_tensor(data.load(name, root=root), limit=n_images)
     native = images.shape[-1]
-    space = (metrics.feature_space(name, seed=0) if feature == "classifier"
-             else metrics.feature_space(name, kind="pixels"))
+    space = (metrics.feature_space(name, root, seed=0) if feature == "classifier"
+             else metrics.feature_space(name, root, kind="pixels"))
     resized = resize(images, size)
     if resized is images:
-        reference = space.reference_stats(name, "train")
+        reference = space.reference_stats(name, "train", root=root)
     else:
         reference = space.stats(resize(resized, native))
-    real_test = resize(data.as_tensor(data.load(name, split="test"), limit=n_samples), size)
+    real_test = resize(data.as_tensor(data.load(name, root=root, split="test"), limit=n_samples), size)
     floor = space.frechet(resize(real_test, native), reference)
     return resized, space, floor, lambda x: space.frechet(resize(x, native), reference)
 
@@ -230,7 +231,8 @@ def procogan_comparison(config: Mapping[str, Any], *, steps: int, batch_size: in
     first ``n_samples`` real test images (the floor). After each stage, ``n_samples`` images of each
     method (noise seeded ``seed + 11``) are upsampled to the last resolution and scored alike."""
     name = config["data"]
-    images, space, floor, score = _image_set(name, config.get("size"), n_images, n_samples, config["feature"])
+    images, space, floor, score = _image_set(name, config.get("size"), n_images, n_samples, config["feature"],
+                                             str(data.data_root(None).resolve()))
     dev = train.resolve_device(device)
     last = config["resolutions"][-1]
     t0 = time.perf_counter()
@@ -263,6 +265,12 @@ def procogan_comparison(config: Mapping[str, Any], *, steps: int, batch_size: in
     samples = ([model.sample(8, generator=torch.Generator().manual_seed(seed + 3), stage=i + 1).cpu()
                 for i in range(len(config["resolutions"]))], [base.snapshots[r][:8] for r in config["resolutions"]])
     return ProCoGANComparison(name, stages, scores, samples, pd.DataFrame(per_stage))
+
+
+def procogan_steps(settings: Mapping[str, Any], n: int) -> int:
+    """GDA steps of :func:`procogan_runs` over ``n`` seeds (the sweep's unit of progress)."""
+    return n * settings["gda"]["stage"]["steps"] * sum(len(c["resolutions"]) for c in settings["decisive"]["procogan"]
+                                                       if c["data"] in settings["decisive"]["data"])
 
 
 def procogan_runs(settings: Mapping[str, Any], seeds: Sequence[int], device: str = "cpu") -> dict[str, pd.DataFrame]:

@@ -7,6 +7,7 @@ sentences its prose glues from the numbers, and its figures.
 * :func:`feasible_summary`: one GDA trajectory's evaluations near p*, as a printed line;
 * :func:`toy_sentence`: GDA's last iterate on each 2-D toy beside the convex solution, as a phrase;
 * :func:`procogan_tests`: ProCoGAN against progressive GDA, paired by seed, per data set;
+* :func:`stage_fd`, :func:`plot_stage_fd`: the Frechet distance after each stage, over seeds;
 * :func:`plot_toys`, :func:`plot_gda`, :func:`plot_beta`, :func:`plot_procogan`: the figures.
 """
 
@@ -22,7 +23,7 @@ import torch
 from .. import convex, plotting, stats
 
 __all__ = ["TOL", "sdp_gaps", "gda_problem", "gda_problems", "gda_evidence", "gda_sentence", "feasible_summary",
-           "toy_sentence", "procogan_tests", "plot_toys", "plot_gda", "plot_beta", "plot_procogan"]
+           "toy_sentence", "procogan_tests", "stage_fd", "plot_stage_fd", "plot_toys", "plot_gda", "plot_beta", "plot_procogan"]
 
 TOL = 0.01
 """The chapter's band: an iterate is "feasible" with a relative constraint violation <= TOL and "at
@@ -141,6 +142,37 @@ def procogan_tests(scores: pd.DataFrame) -> dict[str, stats.Comparison]:
     GDA's (first vs second: the paper's ordering is "<")."""
     return {name: stats.compare_paired(part["ProCoGAN FD"], part["progressive GDA FD"])
             for name, part in scores.groupby("data", sort=False)}
+
+
+def stage_fd(stages: pd.DataFrame) -> pd.DataFrame:
+    """The Frechet distance after each stage (``stages``: one row per ``data``, ``method``,
+    ``resolution`` and seed with its ``FD``, as :func:`gancore.convex.procogan_runs` stores it): the mean
+    over seeds with its 95% t interval and n, one row per data set, method and resolution."""
+    return stats.summarise(stages, ["data", "method", "resolution"], "FD")
+
+
+def plot_stage_fd(stages: pd.DataFrame) -> plt.Figure:
+    """One panel per data set of ``stages`` (see :func:`stage_fd`): each method's mean Frechet distance
+    after each stage against the stage's resolution (log-log), with its 95% interval as a band (none
+    for a single seed)."""
+    table = stage_fd(stages)
+    names = list(dict.fromkeys(table.data))
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for method, part in table[table.data == name].groupby("method", sort=False):
+            part = part.sort_values("resolution")
+            ax.plot(part.resolution, part.estimate, marker="o", label=method)
+            ok = np.isfinite(part.low) & np.isfinite(part.high)  # one seed has no interval
+            ax.fill_between(part.resolution[ok], part.low[ok], part.high[ok], alpha=0.25)
+        ax.set_xscale("log", base=2)
+        sizes = sorted(set(table[table.data == name].resolution))
+        ax.set_xticks(sizes, [str(r) for r in sizes], minor=False)
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.set_yscale("log")
+        ax.set(xlabel="stage resolution", ylabel="Frechet distance", title=name)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def plot_toys(X: np.ndarray, fakes: Mapping[str, tuple[np.ndarray, np.ndarray]],
