@@ -10,8 +10,9 @@ cannot reach the scheduler and run code in the workers. With an address (``--sch
 there: a TCP service that says nothing (a dashboard, an HTTP server) or says something else gives
 :class:`SchedulerError` naming the address and what to check, instead of a 10-minute hang or an
 attempt to allocate exabytes for a length read from foreign bytes; the connection itself times out
-after ``timeout`` seconds. :func:`estimate` prints how long a sweep should take, from the rate the
-last one measured (:func:`record_rate`).
+after ``timeout`` seconds. :func:`estimate` prints how long a sweep should take, from the rates its stored
+jobs measured (their ``run.json``'s ``throughput``, :func:`measured_rate`), else from the rate the
+last sweep measured (:func:`record_rate`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import json
 import os
 import socket
+import statistics
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,13 +33,17 @@ from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.comm.addressing import parse_address, parse_host_port
 from distributed.security import Security
 
+from . import meter
+
 __all__ = ["connect", "probe", "check_gpu_workers", "SchedulerError", "SCHEDULER_ENV", "TIMEOUT", "estimate",
-           "record_rate"]
+           "measured_rate", "record_rate"]
 
 SCHEDULER_ENV = "GANCORE_SCHEDULER"
 TIMEOUT = 30.0  # seconds to reach a scheduler before giving up
 _SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
 _LARGEST_HANDSHAKE = 1 << 16  # a Dask handshake is a few hundred bytes
+QUIET = {"distributed.admin.tick.interval": "1s", "distributed.admin.system-monitor.interval": "5s",
+         "distributed.worker.memory.monitor-interval": "1s"}  # the embedded cluster's clocks (see connect)
 
 
 class SchedulerError(ConnectionError):
@@ -125,8 +131,12 @@ def connect(scheduler: str | None = None, workers: int | None = None, device: st
     # to the system at every step of torch's small-tensor loop, and a job ran 2x slower than in a
     # plain loop (benchmarks/bench_sweep.py). None unsets it (for restarted workers too). Dask's
     # statistical profiler samples every worker thread's stack every 10 ms, taking the GIL from a job
-    # whose loop is Python-heavy; nothing reads its profiles here (no dashboard), so it is off.
-    settings = {f"{_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None, "distributed.worker.profile.enabled": False}
+    # whose loop is Python-heavy; nothing reads its profiles here (no dashboard), so it is off. The
+    # cluster's own clocks (event-loop ticks every 20 ms, system monitor every 0.5 s, memory monitors
+    # every 0.1 s) took 7.4% of a core on an idle 2-worker cluster, CPU the jobs lose on a machine
+    # with a core per worker; at the intervals below 1.6% (benchmarks/bench_sweep_speed.py).
+    settings = {f"{_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None, "distributed.worker.profile.enabled": False,
+                **QUIET}
     with dask.config.set(settings), \
             LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
                          security=Security.temporary(), protocol="tls://",
@@ -152,20 +162,39 @@ def _workers(workers: int | None) -> int:
     return workers or len(os.sched_getaffinity(0))
 
 
-def estimate(seed_steps: int, experiment: str, workers: int | None = None) -> str:
-    """A line estimating how long ``seed_steps`` of ``experiment`` take on ``workers`` embedded workers,
+def measured_rate(experiment: str, root: str | os.PathLike = "results") -> tuple[float, int] | None:
+    """(seed-steps per second per job, number of jobs) of ``experiment``'s stored sweep jobs under
+    ``root`` (``root/<chapter>/<sweep>/jobs/*/run.json``: the median of the rates the jobs recorded,
+    :mod:`gancore.meter`; resumed jobs left out), or None where no job recorded one."""
+    rates = []
+    for path in Path(root).glob("*/*/jobs/*/run.json"):
+        with contextlib.suppress(OSError, ValueError):
+            record = json.loads(path.read_text())
+            if record.get("experiment") == experiment and meter.rate(record):
+                rates.append(meter.rate(record))
+    return (statistics.median(rates), len(rates)) if rates else None
+
+
+def estimate(seed_steps: int, experiment: str, workers: int | None = None, root: str | os.PathLike = "results") -> str:
+    """A line estimating how long ``seed_steps`` of ``experiment`` take on ``workers`` embedded workers
+    (one job each at a time), from the rates its stored jobs measured (:func:`measured_rate`), else
     from the rate the last sweep of it measured on this machine (:func:`record_rate`), or saying that
     none was measured yet."""
-    try:
-        rate = json.loads(_rates_file().read_text()).get(experiment)
-    except (OSError, ValueError):
-        rate = None
     if not seed_steps:
         return "nothing to compute"
+    measured = measured_rate(experiment, root)
+    if measured:
+        rate, source = measured[0], f"median rate its {measured[1]} stored job(s) measured,"
+    else:
+        try:
+            rate = json.loads(_rates_file().read_text()).get(experiment)
+        except (OSError, ValueError):
+            rate = None
+        source = "last sweep's"
     if not rate:
         return f"{seed_steps:,} seed-steps to compute (no rate measured on this machine yet to estimate the time)"
     seconds = seed_steps / (rate * _workers(workers))
-    return (f"{seed_steps:,} seed-steps to compute, estimated {seconds / 3600:.1f} h at the last sweep's "
+    return (f"{seed_steps:,} seed-steps to compute, estimated {seconds / 3600:.1f} h at the {source} "
             f"{rate:,.0f} seed-steps/s per worker")
 
 

@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from . import data, freshness, numerics, profiles, provenance, storage
+from . import data, freshness, meter, numerics, profiles, provenance, storage
 
 __all__ = ["execute", "check", "chapters", "record", "stored", "top_folder", "RUN_DIR_ENV"]
 
@@ -260,7 +260,8 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
     if store:
         (top / "results" / name).mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix=f".{stamp}-", suffix=".tmp", dir=top / "results" / name))
-    saved = {key: os.environ.get(key) for key in (RUN_DIR_ENV, numerics.SWITCH, *numerics.ENVIRONMENT, profiles.LONG_ENV)}
+    saved = {key: os.environ.get(key) for key in (RUN_DIR_ENV, numerics.SWITCH, *numerics.ENVIRONMENT, profiles.LONG_ENV,
+                                                  meter.FILE_ENV)}
     recorded = False  # the run finished and its run.json is written: from then on, never delete its folder
     try:
         if run_dir is not None:
@@ -269,7 +270,8 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
             os.environ.pop(RUN_DIR_ENV, None)
         # the kernel gets the numerics environment from this process: portable unless asked otherwise
         os.environ.update(numerics.kernel_environment(kernel_mode) | ({profiles.LONG_ENV: "1"} if allow_long else {}))
-        t0 = time.perf_counter()
+        os.environ[meter.FILE_ENV] = str(scratch / "meter.json")  # the kernel's evaluation seconds
+        t0, clock, cpu = time.perf_counter(), meter.Clock(), meter.children_cpu()
         papermill.execute_notebook(str(unexecuted), str(executed), parameters=injected, cwd=str(top / "book"),
                                    kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=False)
         seconds = time.perf_counter() - t0
@@ -284,7 +286,9 @@ def execute(name: str, profile: str = "quick", device: str = "auto", seed: int |
                 "table_records": {p.stem: storage.table_record(storage.read_csv(p), p.read_bytes())
                                   for p in sorted(run_dir.glob("*.csv"))},
                 "versions": provenance.versions(),
-                "wall_seconds": round(seconds, 1), "date": started.isoformat(timespec="seconds")})
+                "wall_seconds": round(seconds, 1), "date": started.isoformat(timespec="seconds"),
+                "throughput": clock.stop(None, cpu=meter.children_cpu() - cpu,
+                                         evaluation=meter.evaluation_file(scratch / "meter.json"))})
             recorded = True
             output = _publish(run_dir, top / "results" / name / stamp) / f"{name}.ipynb"
         else:

@@ -46,7 +46,7 @@ the parameters it was first run with (``sweep.json``): other parameters under it
 ``--replace``.
 The merged folder is laid out like a stored run of the chapter, so a chapter reads sweeps with
 :func:`gancore.runs.stored`, labelled by the sweep's ``run.json`` (parameters, commit, versions,
-device, wall time, date).
+device, wall time, throughput and load (:mod:`gancore.meter`), date).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ import torch
 from distributed import Client, as_completed
 from tqdm import tqdm
 
-from . import cluster, convex, dogan, experiments, numerics, profiles, provenance, repeated, storage, sweepstore, train, wgan1d
+from . import cluster, convex, dogan, experiments, meter, numerics, profiles, provenance, repeated, storage, sweepstore, train, wgan1d
 
 __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run", "run_job", "merge", "connect",
            "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
@@ -293,11 +293,11 @@ def plan(chapter: str, seeds: str | Sequence[int], grid: Mapping[str, Any] | Non
 def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Run ``job`` in this process (what a worker does): the experiment on the job's settings and
     seeds, the grid cell's values put in front of every table as columns. Returns the tables and the
-    job's ``run.json`` record (settings, seeds, commit, versions, device, wall time, date). An error of
+    job's ``run.json`` record (settings, seeds, commit, versions, device, wall time, throughput, date). An error of
     the experiment is raised."""
     started = _dt.datetime.now(_dt.timezone.utc)
     commit = provenance.git_commit()  # the code the job starts from, not the tree as it is hours later
-    t0 = time.perf_counter()
+    t0, clock = time.perf_counter(), meter.Clock(resumed=bool(job.work) and any(Path(job.work).glob("*.pt")))
     device = train.resolve_device(job.device)
     identity = provenance.identity(device, numerics.mode(), job.code or None)
     if job.work:
@@ -320,7 +320,7 @@ def run_job(job: Job) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
               "torch_threads": torch.get_num_threads(),
               "numerics": numerics.describe(), "identity": identity, "host": platform.node(), "git_commit": commit,
               "versions": provenance.versions(), "wall_seconds": round(time.perf_counter() - t0, 2),
-              "date": started.isoformat(timespec="seconds")}
+              "throughput": clock.stop(job.seed_steps), "date": started.isoformat(timespec="seconds")}
     return tables, record
 
 
@@ -458,7 +458,7 @@ def merge(plan: Plan) -> dict[str, pd.DataFrame]:
         "identities": {job.id: record.get("identity", "legacy, unrecorded") for job, record in zip(plan.jobs, records)},
         "git_commit": provenance.git_commit(),
         "device": ", ".join(devices), "gpu": ", ".join(gpus) or None, "versions": provenance.versions(),
-        "wall_seconds": round(sum(record["wall_seconds"] for record in records), 1),
+        "wall_seconds": round(sum(record["wall_seconds"] for record in records), 1), "throughput": meter.combine(records),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
     return tables
 
@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     todo = [job for job in planned.jobs if job.id not in done]
     print(f"sweep {planned.name}: {len(planned.jobs)} job(s) of {args.name} -> {planned.folder}; "
-          f"{cluster.estimate(sum(job.seed_steps for job in todo), planned.experiment, args.workers)}", flush=True)
+          f"{cluster.estimate(sum(job.seed_steps for job in todo), planned.experiment, args.workers, args.root)}", flush=True)
     t0 = time.perf_counter()
     try:
         outcome = run(planned, scheduler=args.scheduler, workers=args.workers, replace=args.replace)

@@ -48,14 +48,14 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Dataset
 from tqdm import tqdm  # the text bar: tqdm.auto warns in kernels without ipywidgets
 
+from . import meter
 from .checkpoint import (check_same_run, first_nonfinite, load_checkpoint, name_of, optimizer_record, plain,
                          restore_rng, save_checkpoint)
 from .streams import Batches, Noise, penalty_generator
 
 __all__ = [
     "fit", "TrainResult", "TrainingDiverged", "Policy", "Simultaneous", "Alternating", "OnlyOne", "POLICIES",
-    "Batches", "Noise", "penalty_generator", "resolve_device", "seed_everything", "load_checkpoint",
-    "seconds_per_step",
+    "Batches", "Noise", "penalty_generator", "resolve_device", "seed_everything", "load_checkpoint", "seconds_per_step",
 ]
 
 
@@ -480,8 +480,8 @@ def fit(
         G_avg = AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(ema_decay) if average_G == "ema" else None,
                               use_buffers=True)
     run = _Run(G, D, loss, opt_G, opt_D, policy, Batches(data, batch_size, seed, device), Noise(latent, seed, device),
-               seed=seed, batch_size=batch_size, d_steps=d_steps, evaluate=evaluate, projection_D=projection_D,
-               penalty_D=penalty_D, penalty_G=penalty_G, G_avg=G_avg, device=device)
+               seed=seed, batch_size=batch_size, d_steps=d_steps, evaluate=meter.timed(evaluate),
+               projection_D=projection_D, penalty_D=penalty_D, penalty_G=penalty_G, G_avg=G_avg, device=device)
     record = run.record(config, average_G, ema_decay)
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and resume and path.exists():

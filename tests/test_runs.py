@@ -6,9 +6,11 @@ may record a table) or fails the way papermill does, so no kernel is started."""
 
 import datetime
 import json
+import os
 import shlex
 import shutil
 import subprocess
+import time
 import types
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from gancore import freshness, profiles, runs, storage
+from gancore import freshness, meter, profiles, runs, storage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,6 +70,7 @@ class FakePapermill:
         nb.cells.insert(1, nbformat.v4.new_code_cell("# Parameters\n", metadata={"tags": ["injected-parameters"]}))
         nbformat.write(nb, output_path)
         runs.record("ring", pd.DataFrame({"seed": [0, 1], "modes": [8, 7]}))
+        meter.timed(lambda: time.sleep(0.01))()  # an evaluation in the kernel, told through its file
         if self.fail:
             raise papermill.PapermillExecutionError(2, 2, "boom()", "RuntimeError", "boom", [])
 
@@ -227,6 +230,9 @@ def test_two_stored_runs_in_the_same_second_do_not_collide(book, monkeypatch):
     assert meta1["parameters"]["overrides"] == {"steps": 5} and "overrides" not in meta2["parameters"]
     assert meta1["date"] == "2026-01-02T03:04:05+00:00" and meta1["chapter"] == "toolkit"
     assert tables1["ring"]["modes"].tolist() == [8, 7]
+    speed = meta1["throughput"]  # the kernel's CPU share, evaluation's share and the load while it ran
+    assert speed["evaluation_seconds"] >= 0.01 and 0 < speed["evaluation_share"] <= 1 and speed["cpu_share"] >= 0
+    assert speed["load"]["cpus"] == os.cpu_count() and meter.FILE_ENV not in os.environ
     assert book.committed.read_text() == COMMITTED  # a stored run never replaces the committed notebook
     # the two runs had their own scratch notebooks and their own run folders
     inputs = [c["input"] for c in book.papermill.calls]

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gancore import data, ensemble, experiments, losses, metrics, profiles, runs, storage, sweep
+from gancore import cluster, data, ensemble, experiments, losses, metrics, profiles, runs, storage, sweep
 
 TINY = {"steps": 12, "g_width": 8, "d_width": 8, "depth": 1, "eval_every": 6, "n_eval": 100, "batch_size": 32}
 
@@ -137,6 +137,10 @@ def test_sweep_equals_serial_runs_and_a_second_run_runs_nothing(client, tmp_path
         record = storage.read_json(plan.job_folder(job) / "run.json")
         assert record["seeds"] == list(job.seeds) and record["settings"]["lr"] == job.settings.lr
         assert record["torch_threads"] == 1 and record["device"] == "cpu" and record["wall_seconds"] > 0
+        speed = record["throughput"]  # the job's rate, evaluation's share, CPU share and the load while it ran
+        assert speed["seed_steps"] == job.seed_steps and speed["seed_steps_per_second"] > 0
+        assert 0 < speed["evaluation_seconds"] < speed["wall_seconds"] and 0 < speed["evaluation_share"] < 1
+        assert 0 < speed["cpu_share"] <= 1.05 and speed["load"]["cpus"] == os.cpu_count() and speed["load"]["mean"] >= 0
         for name, table in _serial(job).items():
             _assert_same(storage.read_csv(plan.job_folder(job) / f"{name}.csv"), table)
     merged = storage.read_csv(plan.folder / "curves.csv")
@@ -150,6 +154,9 @@ def test_sweep_equals_serial_runs_and_a_second_run_runs_nothing(client, tmp_path
     assert meta["kind"] == "sweep" and meta["parameters"]["profile"] == "quick"
     assert meta["parameters"]["seeds"] == "0-3" and meta["parameters"]["grid"] == {"lr": [1e-3, 2e-3]}
     assert set(tables) == {"ring", "curves"} and len(tables["ring"]) == 8
+    assert meta["throughput"]["jobs"] == 4 and meta["throughput"]["seed_steps_per_second"] > 0
+    assert 0 < meta["throughput"]["evaluation_share"] < 1 and meta["throughput"]["load"]["cpus"] == os.cpu_count()
+    assert "median rate its 4 stored job(s)" in cluster.estimate(1000, plan.experiment, 2, root=tmp_path)
 
 
 def _refuses_large_batches(settings, seeds, device):
@@ -210,6 +217,7 @@ def test_embedded_workers_run_torch_on_one_thread_without_dasks_malloc_trim_or_p
 def test_alpha_ring_interrupted_with_checkpoints_continues_to_the_same_tables(tmp_path, monkeypatch):
     """A job killed after its step-2 checkpoint continues from it when run again: the tables equal an
     uninterrupted run's, and the evaluation before the interruption is not recomputed."""
+    monkeypatch.setattr(experiments, "CHECKPOINT_STEPS", 2)  # a checkpoint at every evaluation
     P = profiles.get("alpha_gan", "quick", {"ring": {"steps": 6, "g_width": 8, "d_width": 8, "depth": 1,
                                                      "n_eval": 100, "batch_size": 16, "eval_every": 2},
                                             "fig2b": {"alpha_d": [0.5, 1.0]}, "sat": {"alpha_d": []},
