@@ -273,7 +273,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                                                 noise=dict(lrs=(0.4, 0.8), batches=(1, 8), K=(10_000, 100_000))),
                                     chains=16, chunk=32, k_min=100, looks_per_decade=4),
                        images=dict(data="mnist", width=32, latent=100, batch_size=64, methods=("SRFB", "EG"),
-                                   lrs=(0.03, 0.1, 0.3, 1.0, 3.0), budget=4000, eval_every=1000, n_fd=1000)),
+                                   lrs=(0.03, 0.1, 0.3, 1.0, 3.0), budget=1000, eval_every=250, n_fd=1000)),
         "quick": dict(image=dict(data=("digits",), width=16, latent=32, budget=600, eval_every=100), n_fd=1000),
         "paper": dict(image=dict(data=("mnist", "cifar10"), width=64, latent=100, budget=200_000, eval_every=10_000),
                       n_fd=10_000),
