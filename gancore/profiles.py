@@ -235,7 +235,13 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                        image=dict(feature="classifier", loss="ns", alpha_d=0.6, alpha_g=1.0, seeds=3, eval_seed=12345,
                                   data_root=None, dogan=dict(init=0.5, cap=4, n_payoff=512),
                                   methods=("sim-GDA", "alt-GDA", "sim-Adam", "alt-Adam", "EG", "OGDA", "SRFB",
-                                           "SRFB-avg", "coop-Adam", "alpha-GAN", "DO-GAN"))),
+                                           "SRFB-avg", "coop-Adam", "alpha-GAN", "DO-GAN")),
+                       # the stored runs at a learning budget (sweep arena.learn, gancore.arena.learn): the
+                       # stage, the game, the budget ladder, tuning seeds (never reported), each family's
+                       # step-size grid, and the report's chosen step sizes (one per contestant, in order)
+                       learn=dict(stage="tune", game="ring", reference="alt-Adam", threshold=0.5,
+                                  ladder=(1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000), tuning_seeds=(0, 1, 2, 3),
+                                  lrs=dict(adam=(1e-4, 3e-4, 1e-3, 3e-3), sgd=(3e-3, 1e-2, 3e-2, 1e-1)), chosen=())),
         "quick": dict(known=dict(n=32, d=4, seeds=8, lrs=(3e-3, 1e-2, 3e-2, 1e-1), budget=2400, eval_every=100,
                                  oracle_steps=100),
                       ring=dict(g_width=128, d_width=128, depth=3, seeds=16, budget=240, eval_every=40, lrs=(2e-3, 0.2),

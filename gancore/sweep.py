@@ -75,7 +75,7 @@ import torch
 from distributed import Client, as_completed
 from tqdm import tqdm
 
-from . import cluster, convex, dogan, experiments, meter, numerics, profiles, provenance, repeated, storage, sweepstore, train, wgan1d
+from . import arena, cluster, convex, dogan, experiments, meter, numerics, profiles, provenance, repeated, storage, sweepstore, train, wgan1d
 
 __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run", "run_job", "merge", "connect",
            "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
@@ -110,6 +110,7 @@ EXPERIMENTS: dict[str, Experiment] = {
                                 lambda P, n: n * len(repeated.METHODS) * P.ring.steps),
     "repeated_game.images": Experiment("experiments.repeated_images", experiments.repeated_images,
                                        lambda P, n: n * len(repeated.METHODS) * len(P.image.data) * P.image.steps),
+    "arena.learn": Experiment("arena.learn.learn_runs", arena.learn.learn_runs, arena.learn.learn_steps),
 }
 """The experiments a sweep can run, each with its library experiment function, keyed by the chapter
 (its main experiment) or ``chapter.experiment`` (another experiment of that chapter, e.g.

@@ -21,8 +21,9 @@ REPO = PACKAGE.parent
 # (a run's data order, noise and penalty generators) and `checkpoint` are the two parts of the loop
 # that need no model; `verdict` (the verdict rule) builds on `stats`, and `claims` (paper files and
 # rows) on `verdict`; `games` sits one layer above `solvers`, whose projections and averaging its test
-# games use; `arena` and `exploit` sit beside `runs` and `sweep`, since they use the recipes and
-# DO-GAN of layer 4; `chapter` (the chapters' facade) and `reports` (each chapter's analysis) on top.
+# games use; `arena` and `exploit` sit beside `runs`, since they use the recipes and DO-GAN of layer
+# 4; `chapter` (the chapters' facade), `reports` (each chapter's analysis) and `sweep` (which runs
+# every chapter's experiment, the arena's included; nothing imports it) on top.
 LAYERS = {
     "storage": -1, "numerics": -1, "formats": -1, "processes": -1,  # formats: the real data sets' on-disk formats, checked
     "data": 0, "models": 0, "losses": 0, "stats": 0, "profiles": 0, "streams": 0, "checkpoint": 0, "provenance": 0, "meter": 0,
@@ -30,8 +31,8 @@ LAYERS = {
     "games": 2, "train": 2, "claims": 2, "wgan1d": 2,
     "ensemble": 3, "repeated": 3, "oracle": 3, "convex": 3, "ewc": 3,  # ewc: DO-GAN's continual learning
     "dogan": 4, "experiments": 4, "plotting": 4, "cluster": 4, "sweepstore": 4,  # cluster, sweepstore: sweep's parts
-    "runs": 5, "sweep": 5, "arena": 5, "exploit": 5, "archive": 5,
-    "chapter": 6, "reports": 6, "status": 6,
+    "runs": 5, "arena": 5, "exploit": 5, "archive": 5,
+    "chapter": 6, "reports": 6, "status": 6, "sweep": 6,  # sweep: above arena, whose experiment (arena.learn) it runs
 }
 MAX_LINES = 520  # "no module of gancore is longer than about 500 lines"
 
