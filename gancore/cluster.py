@@ -133,8 +133,8 @@ def connect(scheduler: str | None = None, workers: int | None = None, device: st
     # statistical profiler samples every worker thread's stack every 10 ms, taking the GIL from a job
     # whose loop is Python-heavy; nothing reads its profiles here (no dashboard), so it is off. The
     # cluster's own clocks (event-loop ticks every 20 ms, system monitor every 0.5 s, memory monitors
-    # every 0.1 s) took 7.4% of a core on an idle 2-worker cluster, CPU the jobs lose on a machine
-    # with a core per worker; at the intervals below 1.6% (benchmarks/bench_sweep_speed.py).
+    # every 0.1 s) took 6.4-7.4% of a core on an idle 2-worker cluster, CPU the jobs lose on a machine
+    # with a core per worker; at the intervals below 1.3-1.6% (benchmarks/bench_sweep_speed.py).
     settings = {f"{_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None, "distributed.worker.profile.enabled": False,
                 **QUIET}
     with dask.config.set(settings), \
