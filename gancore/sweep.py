@@ -10,7 +10,7 @@ combination is a cell, applied as overrides to :func:`gancore.profiles.get` (so 
 checked before any job starts). Each cell's seeds are split into blocks of ``seeds_per_job`` (all of
 them by default): a job trains one block of seeds of one cell together, as one batched ensemble
 (:mod:`gancore.ensemble`), so a GPU worker gets 200 seeds of a cell as one job, not 200 jobs. A job
-runs the library's experiment function for the chapter (:data:`EXPERIMENTS`) directly in a worker
+runs the library's experiment function for the chapter (:data:`gancore.catalog.EXPERIMENTS`) directly in a worker
 process; papermill remains the way a chapter is executed (:mod:`gancore.runs`).
 
 Jobs run on dask.distributed (:mod:`gancore.cluster`): by default an embedded ``LocalCluster`` on the
@@ -75,47 +75,14 @@ import torch
 from distributed import Client, as_completed
 from tqdm import tqdm
 
-from . import arena, cluster, convex, dogan, experiments, meter, numerics, profiles, provenance, repeated, storage, sweepstore, train, wgan1d
+from . import cluster, meter, numerics, profiles, provenance, storage, sweepstore, train
+from .catalog import EXPERIMENTS, Experiment
 
 __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run", "run_job", "merge", "connect",
            "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
 
 SCHEDULER_ENV = cluster.SCHEDULER_ENV
 connect = cluster.connect
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """An experiment as a sweep runs it. ``run(settings, seeds, device) -> {table name: DataFrame}``
-    returns tidy tables with a ``seed`` column; ``seed_steps(settings, n)`` is the number of
-    training steps summed over the runs of a job of ``n`` seeds (the progress bar's unit); ``name``
-    enters the job ids. ``checkpoints``: ``run`` also takes ``checkpoint_dir=``, a folder where it
-    keeps checkpoints and from which it continues an interrupted job."""
-
-    name: str
-    run: Callable[..., dict[str, pd.DataFrame]]
-    seed_steps: Callable[[profiles.Settings, int], int]
-    checkpoints: bool = False
-
-
-EXPERIMENTS: dict[str, Experiment] = {
-    "alpha_gan": Experiment("experiments.alpha_ring", experiments.alpha_ring,
-                            lambda P, n: n * len(experiments.alpha_cells(P)) * P.ring.steps, checkpoints=True),
-    "toolkit": Experiment("experiments.toolkit_ring", experiments.toolkit_ring, lambda P, n: n * P.steps),
-    "double_oracle.meta": Experiment("dogan.ring_meta", dogan.ring_meta, dogan.ring_meta_steps),
-    "convex_wgan.procogan": Experiment("convex.procogan_runs", convex.procogan_runs, convex.procogan_steps),
-    "srfb.average": Experiment("wgan1d.average_runs", wgan1d.average_runs, wgan1d.average_steps),
-    "srfb.images": Experiment("experiments.srfb_images", experiments.srfb_images, experiments.srfb_images_steps),
-    "repeated_game": Experiment("experiments.repeated_ring", experiments.repeated_ring,
-                                lambda P, n: n * len(repeated.METHODS) * P.ring.steps),
-    "repeated_game.images": Experiment("experiments.repeated_images", experiments.repeated_images,
-                                       lambda P, n: n * len(repeated.METHODS) * len(P.image.data) * P.image.steps),
-    "arena.learn": Experiment("arena.learn.learn_runs", arena.learn.learn_runs, arena.learn.learn_steps),
-}
-"""The experiments a sweep can run, each with its library experiment function, keyed by the chapter
-(its main experiment) or ``chapter.experiment`` (another experiment of that chapter, e.g.
-``srfb.average``): the chapter's profile gives the settings and its folder ``results/chapter/`` holds
-the sweep."""
 
 
 @dataclass(frozen=True)
