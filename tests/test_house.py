@@ -258,6 +258,31 @@ def test_chapters_define_no_functions():
     assert not found, "functions or classes defined in chapters (move them to gancore, tested): " + ", ".join(found)
 
 
+def _ends_with_a_claim(source: str) -> bool:
+    """Whether a code cell's last statement is a bare ``ch.claim(...)``, whose returned row the
+    notebook would print as a raw ``Claim(...)`` repr under the cell."""
+    body = ast.parse(source).body
+    last = body[-1] if body else None
+    return (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
+            and isinstance(last.value.func, ast.Attribute) and last.value.func.attr == "claim")
+
+
+def test_no_cell_prints_a_claims_raw_row():
+    assert _ends_with_a_claim("x = 1\nch.claim('k', x, note='n')") and not _ends_with_a_claim("row = ch.claim('k', 1)")
+    found = []
+    for path in _chapters():
+        cells = [c for c in _cells(path.read_text()) if c[0] == "code"]
+        for _, lines in cells:
+            code = "\n".join(line for _, line in lines if not line.startswith((":", "---")))
+            try:
+                if _ends_with_a_claim(code):
+                    found.append(f"{path.name}:{lines[-1][0]}")
+            except SyntaxError:
+                continue
+    assert not found, ("cells ending with a bare ch.claim(...), which prints the row's repr (end the cell with "
+                       "ch.show_claims(), or assign the row): " + ", ".join(found))
+
+
 def test_chapter_code_within_its_budget():
     counts = {p.stem: len(_code_lines(p.read_text())) for p in _chapters()}
     over = {name: (n, CODE_BUDGET[name]) for name, n in counts.items() if name in CODE_BUDGET and n > CODE_BUDGET[name]}
