@@ -101,7 +101,8 @@ def inputs(name: str, top: str | os.PathLike) -> list[Path]:
     files |= {_module_file(package, m) if m else package / "__init__.py" for m in
               imported_modules(source.read_text(), package)}
     stored = top / "results" / name
-    files |= {p for p in stored.rglob("*") if p.is_file()  # not a running job's work folder or checkpoints
+    files |= {p for p in stored.rglob("*") if p.is_file()  # files of stored runs (folders), not notes such as
+              and len(p.relative_to(stored).parts) > 1      # PLAN.md, nor a running job's work or checkpoints
               and not {"checkpoints", "work"} & set(p.relative_to(stored).parts)} if stored.exists() else set()
     if name == "scorecard":
         files |= {p for p in (top / "book" / "executed").glob("*.ipynb") if p.stem != name}

@@ -69,6 +69,7 @@ def test_stored_runs_count_wherever_the_tree_lies(tmp_path):
     (top / "results" / "toy" / "run1" / "work" / "job" / "state.pt").write_text("x")
     (top / "results" / "toy" / "run1" / "checkpoints").mkdir()
     (top / "results" / "toy" / "run1" / "checkpoints" / "c.pt").write_text("x")
+    (top / "results" / "toy" / "PLAN.md").write_text("runs still to make")  # a note beside the runs
     assert freshness.inputs_hash("toy", top) == before
     (top / "results" / "toy" / "run1" / "table.csv").write_text("a\n1\n")
     assert top / "results" / "toy" / "run1" / "table.csv" in freshness.inputs("toy", top)
