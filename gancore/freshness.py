@@ -2,8 +2,9 @@
 
 A chapter's result depends on its source (``book/NAME.md``), its paper file, the gancore modules it
 imports (and those they import, transitively), its profile entry (:data:`gancore.profiles.CHAPTERS`),
-the pinned environment (``requirements.lock``) and the stored runs it reads (``results/NAME/``); the
-scorecard also reads the other chapters' executed notebooks. :func:`inputs_hash` hashes exactly these,
+the pinned environment (``requirements.lock``) and the stored runs it can read (``results/NAME/RUN/``
+with a ``run.json`` on top, as :func:`gancore.runs.stored` lists them; a sweep whose jobs are still
+landing is not one yet); the scorecard also reads the other chapters' executed notebooks. :func:`inputs_hash` hashes exactly these,
 so ``make book`` re-executes a chapter only when one of them changed (the hash is recorded in the
 executed notebook's metadata under :data:`KEY`), and a change to one library module re-executes
 exactly the chapters that import it.
@@ -101,9 +102,11 @@ def inputs(name: str, top: str | os.PathLike) -> list[Path]:
     files |= {_module_file(package, m) if m else package / "__init__.py" for m in
               imported_modules(source.read_text(), package)}
     stored = top / "results" / name
-    files |= {p for p in stored.rglob("*") if p.is_file()  # files of stored runs (folders), not notes such as
-              and len(p.relative_to(stored).parts) > 1      # PLAN.md, nor a running job's work or checkpoints
-              and not {"checkpoints", "work"} & set(p.relative_to(stored).parts)} if stored.exists() else set()
+    runs = [f.parent for f in stored.glob("*/run.json") if not f.parent.name.startswith(".")] if stored.exists() else []
+    files |= {p for run in runs for p in run.rglob("*") if p.is_file()  # the stored runs a chapter can read
+              and not {"checkpoints", "work"} & set(p.relative_to(run).parts)}  # (runs.stored), not a sweep still
+    # running (no run.json on top yet: its finished jobs land between sessions), notes such as PLAN.md, or a
+    # running job's work and checkpoints
     if name == "scorecard":
         files |= {p for p in (top / "book" / "executed").glob("*.ipynb") if p.stem != name}
     return sorted(p for p in files if p is not None and p.exists())

@@ -44,9 +44,18 @@ def test_the_hash_changes_exactly_when_an_input_changes(tmp_path):
         after = freshness.inputs_hash("toy", tmp_path)
         assert after != before, path
         before = after
-    (tmp_path / "results" / "toy" / "run1").mkdir(parents=True)
-    (tmp_path / "results" / "toy" / "run1" / "table.csv").write_text("a\n1\n")
-    assert freshness.inputs_hash("toy", tmp_path) != before  # a stored run it reads
+    run = tmp_path / "results" / "toy" / "run1"
+    (run / "jobs" / "j1").mkdir(parents=True)
+    (run / "sweep.json").write_text("{}")
+    (run / "jobs" / "j1" / "run.json").write_text("{}")  # a sweep whose jobs are still landing: not read yet
+    (tmp_path / "results" / "toy" / "PLAN.md").write_text("notes")
+    assert freshness.inputs_hash("toy", tmp_path) == before
+    (run / "table.csv").write_text("a\n1\n")
+    (run / "run.json").write_text("{}")  # merged: a stored run it reads
+    assert freshness.inputs_hash("toy", tmp_path) != before
+    before = freshness.inputs_hash("toy", tmp_path)
+    (run / "jobs" / "j1" / "run.json").write_text('{"changed": 1}')  # its jobs are part of it
+    assert freshness.inputs_hash("toy", tmp_path) != before
     assert freshness.inputs_hash("toy", tmp_path, profile="paper") != freshness.inputs_hash("toy", tmp_path)
 
 
@@ -71,6 +80,8 @@ def test_stored_runs_count_wherever_the_tree_lies(tmp_path):
     (top / "results" / "toy" / "run1" / "checkpoints" / "c.pt").write_text("x")
     (top / "results" / "toy" / "PLAN.md").write_text("runs still to make")  # a note beside the runs
     assert freshness.inputs_hash("toy", top) == before
+    (top / "results" / "toy" / "run1" / "run.json").write_text("{}")
     (top / "results" / "toy" / "run1" / "table.csv").write_text("a\n1\n")
     assert top / "results" / "toy" / "run1" / "table.csv" in freshness.inputs("toy", top)
+    assert not any("work" in p.relative_to(top).parts or "checkpoints" in p.parts for p in freshness.inputs("toy", top))
     assert freshness.inputs_hash("toy", top) != before
