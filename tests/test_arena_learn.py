@@ -4,6 +4,7 @@ against enumeration, seeds that cannot mix, and the sweep experiment on tiny run
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -128,6 +129,42 @@ def test_tuning_chooses_success_then_modes_then_fewer_failures_then_the_smaller_
     assert grid.set_index(["method", "lr"]).loc[("d", 1.0), "failure"] == 1.0
     fd = pd.concat([_curves("g", lr, 0, [9.0, v], metric="fd") for lr, v in ((1.0, 5.0), (2.0, 3.0), (3.0, np.nan))])
     assert learn.choose_steps(fd).set_index("method").loc["g", "lr"] == 2.0
+
+
+def test_at_edge_names_contestants_whose_choice_is_an_end_of_their_grid():
+    grid = pd.DataFrame({"method": ["a"] * 3 + ["b"] * 3 + ["c"] * 3, "lr": [1.0, 2.0, 3.0] * 3,
+                         "chosen": [True, False, False, False, True, False, False, False, True]})
+    assert learn.at_edge(grid) == ["a", "c"]
+
+
+def test_combine_tuning_is_the_union_and_refuses_runs_that_disagree():
+    first = pd.concat([_curves("m", lr, seed, [9, lr], metric="fd") for lr in (1.0, 2.0) for seed in (0, 1)])
+    wider = pd.concat([_curves("m", lr, seed, [9, lr], metric="fd") for lr in (2.0, 3.0) for seed in (0, 1)])
+    both = learn.combine_tuning(first, wider)
+    assert sorted(both.lr.unique()) == [1.0, 2.0, 3.0] and len(both) == len(first) + len(wider) // 2
+    grid = learn.tuning_grid(both)
+    assert list(grid.lr) == [1.0, 2.0, 3.0] and grid.loc[grid.chosen, "lr"].item() == 1.0
+    other = wider.assign(value=wider["value"] + (wider["lr"] == 2.0) * 1e-9)
+    with pytest.raises(ValueError, match="disagree on the 2"):
+        learn.combine_tuning(first, other)
+    assert learn.combine_tuning(first).equals(first)
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "arena"
+
+
+@pytest.mark.skipif(not all((RESULTS / label / "run.json").exists() for label in ("learn-ring-tune", "learn-ring-tune-wide")),
+                    reason="the stored ring tuning runs (results/arena/learn-ring-tune*) are absent")
+def test_the_wider_grid_reproduces_the_narrow_grid_exactly():
+    """The stored tuning runs on the four-point and the five-point grids (same seeds, budget and commit
+    family): every (contestant, step size, seed) of the narrow run comes out bit for bit the same in the
+    wide one, though the wide run trains more members beside it: a member does not depend on its
+    ensemble."""
+    narrow, wide = (learn._stored(str(RESULTS / label), "ring") for label in ("learn-ring-tune", "learn-ring-tune-wide"))
+    key = ["method", "lr", "seed", "evals", "metric"]
+    both = narrow.merge(wide, on=key, suffixes=("", " wide"))
+    assert len(both) == len(narrow) and len(wide) > len(narrow)
+    assert np.array_equal(both["value"].to_numpy(), both["value wide"].to_numpy(), equal_nan=True)
 
 
 # --- the sweep experiment on tiny runs ------------------------------------------------------------

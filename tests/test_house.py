@@ -259,16 +259,18 @@ def test_chapters_define_no_functions():
 
 
 def _ends_with_a_claim(source: str) -> bool:
-    """Whether a code cell's last statement is a bare ``ch.claim(...)``, whose returned row the
-    notebook would print as a raw ``Claim(...)`` repr under the cell."""
+    """Whether a code cell's last statement is a bare ``ch.claim(...)`` or ``ch.glue(...)``, whose
+    returned row or value the notebook would print under the cell (a raw ``Claim(...)`` repr, a
+    glued string's quotes)."""
     body = ast.parse(source).body
     last = body[-1] if body else None
     return (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
-            and isinstance(last.value.func, ast.Attribute) and last.value.func.attr == "claim")
+            and isinstance(last.value.func, ast.Attribute) and last.value.func.attr in ("claim", "glue"))
 
 
 def test_no_cell_prints_a_claims_raw_row():
     assert _ends_with_a_claim("x = 1\nch.claim('k', x, note='n')") and not _ends_with_a_claim("row = ch.claim('k', 1)")
+    assert _ends_with_a_claim("ch.glue('k', 'text')") and not _ends_with_a_claim("ch.glue('k', 1)\nprint(1)")
     found = []
     for path in _chapters():
         cells = [c for c in _cells(path.read_text()) if c[0] == "code"]
@@ -279,8 +281,8 @@ def test_no_cell_prints_a_claims_raw_row():
                     found.append(f"{path.name}:{lines[-1][0]}")
             except SyntaxError:
                 continue
-    assert not found, ("cells ending with a bare ch.claim(...), which prints the row's repr (end the cell with "
-                       "ch.show_claims(), or assign the row): " + ", ".join(found))
+    assert not found, ("cells ending with a bare ch.claim(...) or ch.glue(...), which prints the returned row or "
+                       "value (end the cell with ch.show_claims() or a print, or assign it): " + ", ".join(found))
 
 
 def test_chapter_code_within_its_budget():

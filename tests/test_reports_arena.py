@@ -67,8 +67,9 @@ def test_ring_evidence_is_fisher_on_rates_and_paired_t_on_modes():
     assert modes.difference == pytest.approx(d.mean())
     assert modes.p_value == pytest.approx(sps.ttest_1samp(d, 0).pvalue)
     assert "paired by seed" in note and "this execution" not in note
-    live, note = A.evidence("alpha-ring-failure", ring=_ring("alpha-GAN", "vanilla-GAN"))
-    assert "this execution" in note and live.first.n == 4
+    stored, note = A.evidence("alpha-ring-failure", ring=_ring("alpha-GAN", "vanilla-GAN"))
+    assert "this execution" not in note and stored.first.n == 4
+    assert "this execution" in A.evidence("srfb-known", known=_known(), beta_fraction=0.3)[1]
     with pytest.raises(ValueError, match="no contestant 'coop-Adam'"):
         A.evidence("coop-ring-success", ring=ring)
     with pytest.raises(ValueError, match="needs the known game"):
@@ -135,6 +136,14 @@ def test_game_settings_name_the_game_and_text_helpers():
     assert A.game_settings(P, "ring")["ring"] == P.ring
     with pytest.raises(ValueError, match="unknown game"):
         A.game_settings(P, "chess")
+    # a learn report run's settings: its game group is the one it played, the chosen step sizes
+    chosen = [0.5 + i for i in range(len(P.ring.methods))]
+    R = profiles.get("arena", "quick", {"ring": {"budget": 2000}, "learn": {"stage": "report", "chosen": chosen}})
+    played = A.game_settings(R, "ring", seeds=[4, 5, 6])
+    assert played["ring"]["lrs"] == tuple(chosen) and played["ring"]["seeds"] == 3
+    assert played["ring"]["budget"] == 2000 and played["image"] == R.image
+    assert A.game_settings(R, "image", seeds=[4, 5])["image"] == R.image  # the report ran the ring, not digits
+    assert A.game_settings(R, "ring")["ring"]["lrs"] == R.ring.lrs  # without seeds: the settings as given
     board = pd.DataFrame({"method": ["a", "b", "c"], "n": [4, 4, 0], "failure": [1.0, 0.5, np.nan]})
     assert A.always_failing(board) == ["a"]
     assert A.count_text(pd.Series([1.0, 0.0, np.nan, 1.0])) == "2 of 3"
@@ -190,26 +199,40 @@ def test_the_rings_vanilla_contestant_is_the_saturating_vanilla_gan():
         methods.check_group({**image, "methods": ("alt-Adam", methods.VANILLA_GAN)}, "image", 3)
 
 
-def test_normalised_scores_for_the_leaderboard_from_the_stored_run():
-    """On the stored run: one (seeds, games) array per method that played all three games, on the seeds
-    all games ran, each score the documented transform of the game's own number, in [0, 1]."""
-    folder = Path(__file__).resolve().parents[1] / "results" / "arena" / A.STORED
-    curves = pd.read_csv(folder / "known.csv")
-    grid = arena.known_tables.best_lrs(arena.known_tables.final_rows(curves))
-    main = grid[grid.beta_fraction == 0.1]
-    known = {"curves": curves, "best": main[main.best].drop(columns=["best", "beta_fraction"])}
-    ring = arena.ring_tables(pd.read_csv(folder / "ring.csv"))
-    image = arena.image_tables(pd.read_csv(folder / "image.csv"))
-    scores, seeds = A.normalised_scores(known, ring, image, 0.1, image_start=1000.0)
-    assert seeds == [0, 1, 2]  # the digits ran three seeds, the others more
-    assert "DO" not in scores and "DO-GAN" not in scores and "sim-GDA" in scores  # only methods in every game
-    for name, x in scores.items():
-        assert x.shape == (3, 3) and ((0 <= x) & (x <= 1)).all()
-    modes = A.ring_values(ring, "alt-Adam", "modes").loc[seeds].to_numpy()
-    assert scores["alt-Adam"][:, 1] == pytest.approx(modes / 8)
-    fd = 10 ** A.image_values(image, "EG").loc[seeds].to_numpy()
-    assert scores["EG"][:, 2] == pytest.approx(np.clip(1 - np.log10(fd) / 3, 0, 1))
-    gap = 10 ** A.known_values(known, "OGDA", 0.1).loc[seeds].to_numpy()
-    assert scores["OGDA"][:, 0] == pytest.approx(np.clip(-np.log10(gap) / 4, 0, 1))
+def test_normalised_scores_take_the_first_seeds_of_each_game_in_order():
+    """One (runs, games) array per method that played all three games, each game's first n seeds in
+    order (the games' seeds are unrelated), n the fewest any method ran; each score the documented
+    transform of the game's own number, in [0, 1]."""
+    known = _known()  # SRFB and sim-GDA on seeds 0-2; sim-GDA's seed 2 diverged
+    ring = _ring("SRFB", "sim-GDA")  # seeds 0-3 and 1-4
+    ring["best"] = pd.concat([ring["best"], pd.DataFrame({"method": ["DO-GAN"], "lr": [0.1]})])
+    finals = pd.DataFrame({"method": ["SRFB"] * 5 + ["sim-GDA"] * 5, "lr": 0.1, "seed": list(range(10, 15)) * 2,
+                           "fd": [10.0, 1000.0, 100.0, 1.0, 10.0] + [100.0] * 5})
+    image = {"finals": finals, "best": pd.DataFrame({"method": ["SRFB", "sim-GDA"], "lr": [0.1, 0.1]})}
+    scores, n = A.normalised_scores(known, ring, image, 0.3, image_start=1000.0)
+    assert n == 3 and set(scores) == {"SRFB", "sim-GDA"}  # DO-GAN plays the ring only
+    np.testing.assert_allclose(scores["SRFB"][:, 0], [0.75, 0.5, 0.25])  # -log10(gap) / 4
+    np.testing.assert_allclose(scores["sim-GDA"][:, 0], [0.25, 0.0, 0.0])  # gap 10 clips, diverged scores 0
+    np.testing.assert_allclose(scores["SRFB"][:, 1], [1.0, 1.0, 5 / 8])  # seeds 0, 1, 2 of the ring
+    np.testing.assert_allclose(scores["sim-GDA"][:, 1], [0.0, 0.0, 3 / 8])  # its seeds 1, 2, 3
+    np.testing.assert_allclose(scores["SRFB"][:, 2], [2 / 3, 0.0, 1 / 3])  # 1 - log10(FD) / 3, seeds 10-12
     with pytest.raises(ValueError, match="must exceed 1"):
-        A.normalised_scores(known, ring, image, 0.1, image_start=0.5)
+        A.normalised_scores(known, ring, image, 0.3, image_start=0.5)
+
+
+def test_learning_budget_tables_read_the_protocols_outputs():
+    ladder = pd.DataFrame({"budget": [1000, 1000, 2000, 2000], "lr": [1e-3, 3e-3, 1e-3, 3e-3],
+                           "success": [0.0, 0.25, 0.5, 0.25], "seeds": 4, "reaches": [False, False, True, False]})
+    table = A.budget_table(ladder)
+    assert table.loc[2000, 1e-3] == "0.50*" and table.loc[1000, 3e-3] == "0.25"
+    grid = pd.DataFrame({"method": ["b", "b", "a"], "lr": [0.1, 0.3, 1e-3], "success": [0.25, 0.5, 1.0],
+                         "chosen": [False, True, True]})
+    text = A.tuning_table(grid, "success")
+    assert list(text.index) == ["b", "a"] and text.loc["b", 0.3] == "0.5*" and text.loc["a", 0.1] == ""
+    ties = pd.DataFrame({"method": ["b", "b", "a", "a"], "k": [1, 2, 1, 2], "without replacement": [0.5, 1.0, 0.2, 0.2]})
+    board = A.best_of_k_table(ties)
+    assert list(board.index) == ["b", "a"] and list(board.columns) == ["k=1", "k=2"] and board.loc["b", "k=2"] == 1.0
+    fig, ax = plt.subplots()
+    A.plot_best_of_k(ax, ties, "success", "test")
+    assert len(ax.get_lines()) == 2 and list(ax.get_lines()[0].get_ydata()) == [0.5, 1.0]
+    plt.close(fig)

@@ -58,7 +58,7 @@ from .methods import CONTESTANTS, DO_GAN, RING_ONLY, contestant, dogan_steps, or
 from .ring import _Ring, check_ring_settings, ring_tables
 
 __all__ = ["STAGES", "GAMES", "family", "grids", "check_seeds", "stage_settings", "learn_runs", "learn_steps",
-           "choose_budget", "tuning_grid", "choose_steps", "chosen_lrs", "expected_best_of_k", "best_of_k", "report"]
+           "choose_budget", "tuning_grid", "choose_steps", "chosen_lrs", "at_edge", "combine_tuning", "expected_best_of_k", "best_of_k", "report"]
 
 STAGES = ("budget", "tune", "report")
 GAMES = {"ring": "ring", "image": "image"}
@@ -254,6 +254,39 @@ def chosen_lrs(curves: pd.DataFrame, methods: Sequence[str]) -> list[float]:
     return [float(chosen[m]) for m in methods]
 
 
+def at_edge(grid: pd.DataFrame) -> list[str]:
+    """The contestants of a :func:`tuning_grid` whose chosen step size is the smallest or the largest of
+    their own grid: their best point may lie outside it (widen the grid on that side)."""
+    edge = []
+    for name, own in grid.groupby("method", sort=False):
+        lr = own.loc[own["chosen"], "lr"].iloc[0]
+        if lr in (own["lr"].min(), own["lr"].max()):
+            edge.append(name)
+    return edge
+
+
+def combine_tuning(*runs: pd.DataFrame) -> pd.DataFrame:
+    """Several tuning runs' curves of one game as one (a grid widened by a later run on the same tuning
+    seeds and budget): the union of their (contestant, step size, seed) runs. A run that two of them
+    hold must be the same in both, value for value (a member of an ensemble does not depend on the
+    others beside it), else ``ValueError``: they were not made at the same settings."""
+    if not runs:
+        raise ValueError("combine_tuning needs at least one tuning run")
+    key = ["method", "lr", "seed"]
+    combined = runs[0]
+    for more in runs[1:]:
+        shared = combined[key].drop_duplicates().merge(more[key].drop_duplicates())
+        if len(shared):
+            a, b = (c.merge(shared).sort_values([*key, "evals", "metric"])["value"].to_numpy(dtype=float)
+                    for c in (combined, more))
+            if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+                raise ValueError(f"The tuning runs disagree on the {len(shared)} (contestant, step size, seed) runs "
+                                 "they share: they were not made at the same settings (seeds, budget, commit).")
+        new = more.merge(shared, how="left", indicator=True)
+        combined = pd.concat([combined, more[(new["_merge"] == "left_only").to_numpy()]], ignore_index=True)
+    return combined
+
+
 def expected_best_of_k(scores: Sequence[float], k: int, replace: bool = True) -> float:
     """The expected maximum of ``k`` draws from ``scores`` (Dodge et al. 2019): with replacement (their
     formula), or without (``k <= len(scores)``, distinct grid points). ``k < 1``, no scores or a NaN is a
@@ -316,15 +349,16 @@ def _stored(folder: str, table: str) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the budget (``budget LABEL``) or ``learn.chosen`` (``chosen LABEL``) from a stored sweep."""
+    """Print the budget (``budget LABEL``) or ``learn.chosen`` (``chosen LABEL [LABEL ...]``) from stored sweeps."""
     parser = argparse.ArgumentParser(prog="python -m gancore.arena.learn", description=main.__doc__)
     parser.add_argument("what", choices=("budget", "chosen"))
-    parser.add_argument("label", help="the sweep's folder under results/arena/")
+    parser.add_argument("label", nargs="+", help="the sweep's folder under results/arena/ (several tuning sweeps of "
+                        "one game: combined, combine_tuning)")
     parser.add_argument("--game", choices=tuple(GAMES), default="ring")
     parser.add_argument("--root", default="results")
     args = parser.parse_args(argv)
     P = profiles.get("arena", "quick")
-    curves = _stored(f"{args.root}/arena/{args.label}", GAMES[args.game])
+    curves = combine_tuning(*(_stored(f"{args.root}/arena/{label}", GAMES[args.game]) for label in args.label))
     if args.what == "budget":
         budget, table = choose_budget(curves, P.learn.ladder, P.learn.threshold, P.learn.reference)
         print(table.to_string(index=False))

@@ -19,16 +19,24 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from .. import arena, plotting, stats
-from ..arena import known_tables
+from ..arena import known_tables, learn
 
-__all__ = ["STORED", "GAMES", "RING_SHOW", "IMAGE_SHOW", "Evidence", "CLAIMS", "contestants", "known_board",
+__all__ = ["LEARN", "BUDGET", "GAMES", "RING_SHOW", "IMAGE_SHOW", "Evidence", "CLAIMS", "contestants", "known_board",
            "known_grid", "known_medians", "plot_known", "difficulty", "with_best", "plot_ring", "plot_images",
            "reference_text", "procogan_fd", "known_values", "ring_values", "image_values", "evidence", "game_settings",
-           "always_failing", "count_text", "normalised_scores"]
+           "always_failing", "count_text", "normalised_scores", "budget_table", "tuning_table", "best_of_k_table",
+           "plot_best_of_k"]
 
-STORED = "20261130-180454-quick"
-"""The stored run of this chapter whose ring and digits leaderboards the claims use (``results/arena/``;
-made with ``make chapter NAME=arena STORE=1`` and the overrides in its ``run.json``)."""
+LEARN = {"ring": (("learn-ring-tune", "learn-ring-tune-wide"), "learn-ring-report"),
+         "image": (("learn-digits-tune", "learn-digits-tune-adam"), "learn-digits-report")}
+"""The stored runs at a learning budget (:mod:`gancore.arena.learn`, under ``results/arena/``; their
+commands in ``results/arena/PLAN.md``): per game, its tuning sweeps (tuning seeds only, never
+reported; a later one widens a grid where a contestant chose its edge, read together by
+:func:`gancore.arena.learn.combine_tuning`) and its report sweep (other seeds, each contestant at the
+step size the combined tuning chose). The claims' ring and digits rows use the report."""
+
+BUDGET = "learn-budget"
+"""The stored budget sweep: the reference method over the budget ladder on the tuning seeds."""
 
 GAMES = {"known": "the known-optimum quadratic-discriminator WGAN (arena)", "ring": "ring of eight Gaussians",
          "image": "{data} with one DCGAN pair"}
@@ -159,7 +167,7 @@ def plot_images(ax: Axes, curves: pd.DataFrame, best: pd.DataFrame, source: str,
 class Evidence:
     """What one claim row of ``book/arena.paper.toml`` compares: on ``game`` (``"known"``, ``"ring"``,
     ``"image"``), contestant ``first`` against ``second`` by ``metric``, from the ``"live"`` execution or
-    the ``"stored"`` run :data:`STORED`."""
+    the ``"stored"`` report run of :data:`LEARN`."""
 
     game: str
     first: str
@@ -179,13 +187,14 @@ CLAIMS: dict[str, Evidence] = {
     **{f"coop-ring-{k}": e for k, e in _ring("coop-Adam", "sim-Adam").items()},
     **{f"dogan-ring-{k}": e for k, e in _ring("DO-GAN", "alt-Adam").items()},
     "dogan-digits": Evidence("image", "DO-GAN", "alt-Adam", "log10 FD", "stored"),
-    **{f"alpha-ring-{k}": e for k, e in _ring("alpha-GAN", "vanilla-GAN", "live").items()},
+    **{f"alpha-ring-{k}": e for k, e in _ring("alpha-GAN", "vanilla-GAN").items()},
     "alpha-digits": Evidence("image", "alpha-GAN", "alt-Adam", "log10 FD", "stored"),
 }
 """The chapter's claims by key (the paper file's keys, in its order). The ring's rows come in threes:
 success, failure and modes are co-primary, since at a short budget success is 0 for most methods and
 would hide differences in failure and in modes. alpha-GAN's ring baseline is the saturating vanilla GAN
-the paper compares with, which the live run plays (the stored run predates that contestant)."""
+the paper compares with. The known game's rows use the chapter's execution, the others the stored
+report runs of :data:`LEARN`."""
 
 
 def known_values(known: Mapping[str, pd.DataFrame], name: str, beta_fraction: float) -> pd.Series:
@@ -246,13 +255,20 @@ def evidence(key: str, known: Mapping[str, pd.DataFrame] | None = None, ring: Ma
     return _paired(a, b), note + " (paired by seed)"
 
 
-def game_settings(settings: Mapping[str, Any], game: str) -> dict[str, Any]:
+def game_settings(settings: Mapping[str, Any], game: str, seeds: Sequence[int] | None = None) -> dict[str, Any]:
     """``settings`` (a chapter's, or a stored run's) with ``game`` set to the name of the game the claim
-    was tested on (:data:`GAMES`), so the configuration distance to a paper's own game says so first."""
+    was tested on (:data:`GAMES`), so the configuration distance to a paper's own game says so first.
+    For a report run of :mod:`gancore.arena.learn` on this game, with ``seeds`` its report seeds, the
+    game's group is the one the run played (:func:`gancore.arena.learn.stage_settings`: the contestants'
+    chosen step sizes, the report's seeds), not the profile's grid it ignored."""
     if game not in GAMES:
         raise ValueError(f"unknown game {game!r} (choose one of {', '.join(GAMES)})")
-    data = settings["image"]["data"] if game == "image" else ""
-    return {**settings, "game": GAMES[game].format(data=data)}
+    out = dict(settings)
+    L = settings.get("learn")
+    if seeds is not None and L and L["stage"] == "report" and learn.GAMES[L["game"]] == game:
+        out[game] = learn.stage_settings(settings, [int(s) for s in seeds])[0]
+    data = out["image"]["data"] if game == "image" else ""
+    return {**out, "game": GAMES[game].format(data=data)}
 
 
 def always_failing(leaderboard: pd.DataFrame) -> list[str]:
@@ -268,16 +284,19 @@ def count_text(values: pd.Series) -> str:
 
 def normalised_scores(known: Mapping[str, pd.DataFrame], ring: Mapping[str, pd.DataFrame],
                       image: Mapping[str, pd.DataFrame], beta_fraction: float,
-                      image_start: float) -> tuple[dict[str, np.ndarray], list[int]]:
-    """Every method that plays all three games, as a (seeds, games) array of scores in [0, 1], higher
-    better, on the seeds all three games ran (for :mod:`gancore.arena.aggregate`):
+                      image_start: float) -> tuple[dict[str, np.ndarray], int]:
+    """Every method that plays all three games, as a (runs, games) array of scores in [0, 1], higher
+    better (for :mod:`gancore.arena.aggregate`):
 
     * known game: ``-log10(moment gap) / 4``, 0 at a gap of 1 (no progress), 1 at the 1e-4 target;
     * ring: the share of the eight modes covered;
     * digits: ``1 - log10(FD) / log10(image_start)``, 0 at the untrained generator's Frechet distance
       ``image_start``, 1 at a distance of 1.
 
-    Each is clipped to [0, 1]; a diverged seed scores 0. Returns the scores and the seeds used."""
+    Each is clipped to [0, 1]; a diverged seed scores 0. The games run on different seeds (a seed of one
+    game has nothing to do with the same seed of another), so each game contributes its first ``n`` seeds
+    in order, ``n`` the fewest seeds any method ran in any game, and row ``r`` holds the ``r``-th of each
+    (rliable's runs are exchangeable within a game). Returns the scores and ``n``."""
     if not image_start > 1:
         raise ValueError(f"image_start (the untrained generator's Frechet distance) must exceed 1; got {image_start}")
     methods = [m for m in known["best"].method if m in set(ring["best"].method) & set(image["best"].method)]
@@ -286,8 +305,46 @@ def normalised_scores(known: Mapping[str, pd.DataFrame], ring: Mapping[str, pd.D
         k = (-known_values(known, name, beta_fraction) / 4).fillna(0.0)
         r = (ring_values(ring, name, "modes") / 8).fillna(0.0)
         i = (1 - image_values(image, name) / np.log10(image_start)).fillna(0.0)
-        scores[name] = [s.clip(0.0, 1.0) for s in (k, r, i)]
-    seeds = sorted(set.intersection(*(set(s.index) for parts in scores.values() for s in parts))) if scores else []
-    if not seeds:
-        raise ValueError("no seed was run by every method in all three games")
-    return {m: np.column_stack([s.loc[seeds].to_numpy() for s in parts]) for m, parts in scores.items()}, seeds
+        scores[name] = [s.clip(0.0, 1.0).sort_index() for s in (k, r, i)]
+    n = min((len(s) for parts in scores.values() for s in parts), default=0)
+    if not n:
+        raise ValueError("no method plays all three games with at least one seed in each")
+    return {m: np.column_stack([s.to_numpy()[:n] for s in parts]) for m, parts in scores.items()}, n
+
+
+# --- the runs at a learning budget ------------------------------------------------------------------
+
+def budget_table(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`gancore.arena.learn.choose_budget`'s table as success rate per budget (rows) and step size
+    (columns), the rungs that reach the threshold starred."""
+    text = table.assign(text=[f"{v:.2f}{'*' if hit else ''}" for v, hit in zip(table["success"], table["reaches"])])
+    return text.pivot(index="budget", columns="lr", values="text").rename_axis(columns="lr")
+
+
+def tuning_table(grid: pd.DataFrame, score: str) -> pd.DataFrame:
+    """A tuning grid (:func:`gancore.arena.learn.tuning_grid`) as the mean ``score`` per contestant (rows,
+    in the grid's order) and step size (columns), the chosen point starred; a step size outside a
+    contestant's family grid is blank."""
+    text = grid.assign(text=[f"{v:.3g}{'*' if c else ''}" for v, c in zip(grid[score], grid["chosen"])])
+    table = text.pivot(index="method", columns="lr", values="text").fillna("")
+    return table.loc[list(dict.fromkeys(grid["method"]))]
+
+
+def best_of_k_table(ties: pd.DataFrame) -> pd.DataFrame:
+    """:func:`gancore.arena.learn.best_of_k` as one row per contestant: the expected best of k grid points
+    drawn without replacement, k = 1 (the grid's mean, no tuning) to all (the best point)."""
+    table = ties.pivot(index="method", columns="k", values="without replacement")
+    return table.loc[list(dict.fromkeys(ties["method"]))].rename(columns=lambda k: f"k={k}")
+
+
+def plot_best_of_k(ax: Axes, ties: pd.DataFrame, score: str, title: str) -> Axes:
+    """The expected best ``score`` of k grid points (without replacement) against k, one line per
+    contestant: a flat line is a method that needs no tuning, a steep one a method whose best point
+    is tuning luck among its neighbours."""
+    for name, own in ties.groupby("method", sort=False):
+        ax.plot(own["k"], own["without replacement"], marker="o", ms=3, label=name)
+    ax.set_xlabel("grid points tried (k)")
+    ax.set_ylabel(f"expected best {score}")
+    ax.set_title(title)
+    ax.set_xticks(sorted(ties["k"].unique()))
+    return ax
