@@ -286,3 +286,50 @@ def test_discriminator_metrics_by_hand_and_per_member():
         alone = metrics.discriminator_metrics(D.member(k), real, fakes[k])
         assert both["d_accuracy"][k].item() == pytest.approx(alone["d_accuracy"].item())
         assert both["d_loss"][k].item() == pytest.approx(alone["d_loss"].item(), rel=1e-5)
+
+
+def _image_curves() -> pd.DataFrame:
+    """A stored image table by hand: 3 seeds (7, 2, 5: out of order), evaluations at 0, 2 and 4 batches;
+    the cooperative Frechet distance is 10 ** (1 + seed / 100) times simultaneous's, alternating's equal
+    to simultaneous's."""
+    rows = []
+    for seed, base in ((7, 100.0), (2, 50.0), (5, 80.0)):
+        for step in (0, 2, 4):
+            fd = base / (1 + step)
+            for method, factor, acc in (("simultaneous", 1, 0.6), ("alternating", 1, 0.6),
+                                        ("cooperative", 10 ** (1 + seed / 100), 0.7 + seed / 100)):
+                rows.append({"data": "mnist", "method": method, "seed": seed, "step": step,
+                             "frechet": fd * factor, "d_accuracy": acc + seed / 100, "d_loss": 1.0 + seed})
+    table = pd.DataFrame(rows)
+    return table.sample(frac=1, random_state=0)  # stored order carries no meaning
+
+
+def test_stored_image_runs_pair_by_seed_and_give_the_image_evidence():
+    runs = rg.stored_image_runs(_image_curves(), "mnist")
+    assert list(runs) == list(rg.METHODS) and all(r.budget == 4 for r in runs.values())
+    # member k is the k-th seed in order (2, 5, 7) for every method
+    assert np.allclose(rg.at_step(runs["simultaneous"].evals, 4, "frechet"), [10.0, 16.0, 20.0])
+    found = rg.image_evidence(runs, 4)
+    assert list(found) == ["images-quality", "images-alternating", "images-discriminator", "images-faster"]
+    quality, note = found["images-quality"]
+    assert quality.difference == pytest.approx(1 + 14 / 300) and quality.direction == ">"  # mean log10 ratio
+    assert note == "cooperative vs simultaneous, log10 Frechet distance after 4 batches, paired by seed"
+    assert found["images-alternating"][0].difference == pytest.approx(1 + 14 / 300)
+    assert found["images-discriminator"][0].difference == pytest.approx(0.1 + 14 / 300)
+    assert found["images-faster"][0].difference == pytest.approx(1 + 14 / 300)
+    assert found["images-faster"][1].endswith("after 2 batches, paired by seed (half)")
+    table = rg.image_stored_table(runs, 3)  # read at the last evaluation up to batch 3
+    assert (table["batches"] == 2).all()
+    assert table.loc["simultaneous", "FD (geometric mean)"].estimate == pytest.approx(
+        np.exp(np.mean(np.log([50 / 3, 80 / 3, 100 / 3]))))
+    assert table.loc["cooperative", "D accuracy (mean)"].estimate == pytest.approx(0.7 + 28 / 300)
+    fig = rg.curves_figure(runs, (("frechet", "Frechet distance"), ("d_accuracy", "D's held-out accuracy")))
+    assert [ax.get_yscale() for ax in fig.axes] == ["log", "linear"]
+
+
+def test_stored_image_runs_name_what_is_missing():
+    curves = _image_curves()
+    with pytest.raises(ValueError, match=r"no rows for 'cifar10'; it holds \['mnist'\]"):
+        rg.stored_image_runs(curves, "cifar10")
+    with pytest.raises(ValueError, match="no 'alternating' rows on 'mnist'"):
+        rg.stored_image_runs(curves[curves.method != "alternating"], "mnist")

@@ -31,9 +31,9 @@ import torch
 from .. import ensemble, experiments, losses, metrics, models, plotting, repeated, stats
 
 __all__ = ["METHODS", "DEMO_LOSSES", "VARIANTS", "Run", "demo", "run_steps", "policy_and_loss", "ring_run",
-           "ring_runs", "stored_runs", "at_step", "ring_row", "ring_table", "shares_per_seed", "evidence", "versus",
-           "ablation", "image_run", "image_runs", "image_fd", "image_table", "image_ablation", "timing",
-           "ring_figure", "curves_figure", "image_figure"]
+           "ring_runs", "stored_runs", "stored_image_runs", "image_stored_table", "image_evidence", "at_step",
+           "ring_row", "ring_table", "shares_per_seed", "evidence", "versus", "ablation", "image_run", "image_runs",
+           "image_fd", "image_table", "image_ablation", "timing", "ring_figure", "curves_figure", "image_figure"]
 
 METHODS = repeated.METHODS
 """The methods compared: the two standard ways of training and the cooperative rule."""
@@ -125,10 +125,69 @@ def stored_runs(curves: pd.DataFrame, steps: pd.DataFrame) -> dict[str, Run]:
         mine, budget = curves[curves.method == method], steps.budget[steps.method == method]
         if mine.empty or budget.empty:
             raise ValueError(f"the stored run has no {method!r} rows; it must hold every method of {METHODS}")
-        member = {s: k for k, s in enumerate(sorted(mine.seed.unique()))}
-        evals = mine.assign(member=mine.seed.map(member)).drop(columns=["method"])
-        runs[method] = Run(None, None, None, int(budget.iloc[0]), evals.reset_index(drop=True))
+        runs[method] = Run(None, None, None, int(budget.iloc[0]), _members(mine.drop(columns=["method"])))
     return runs
+
+
+def _members(evals: pd.DataFrame) -> pd.DataFrame:
+    """``evals`` with ``member``: its seeds numbered in order, so member k is the same seed for every
+    method and the comparisons pair them."""
+    member = {s: k for k, s in enumerate(sorted(evals.seed.unique()))}
+    return evals.assign(member=evals.seed.map(member)).reset_index(drop=True)
+
+
+def stored_image_runs(curves: pd.DataFrame, name: str) -> dict[str, Run]:
+    """The methods' runs on the data set ``name`` of a stored sweep (the table of
+    :func:`gancore.experiments.repeated_images`) as :class:`Run` objects without networks: per method
+    its evaluations with ``log10_fd`` (the base-10 log of the Frechet distance) added, members
+    numbered in seed order, and its last batch as its budget (the stored image runs train every
+    method for the same batches). A data set or method missing -> ``ValueError``."""
+    mine = curves[curves.data == name]
+    if mine.empty:
+        raise ValueError(f"the stored run has no rows for {name!r}; it holds {sorted(curves.data.unique())}")
+    runs = {}
+    for method in METHODS:
+        evals = mine[mine.method == method]
+        if evals.empty:
+            raise ValueError(f"the stored run has no {method!r} rows on {name!r}; it must hold every method "
+                             f"of {METHODS}")
+        evals = evals.drop(columns=["data", "method"]).assign(log10_fd=np.log10(evals.frechet))
+        runs[method] = Run(None, None, None, int(evals.step.max()), _members(evals))
+    return runs
+
+
+def image_stored_table(runs: Mapping[str, Run], step: int) -> pd.DataFrame:
+    """Per method (rows), at the last evaluation up to ``step``: the Frechet distance (geometric mean
+    over seeds with the t interval of its logs mapped back) and the discriminator's held-out balanced
+    accuracy and loss (means, 95% t intervals)."""
+    return pd.DataFrame({m: {
+        "batches": int(r.evals.step[r.evals.step <= step].max()),
+        "FD (geometric mean)": stats.mean_interval(at_step(r.evals, step, "frechet"), method="log"),
+        "D accuracy (mean)": stats.mean_interval(at_step(r.evals, step, "d_accuracy")),
+        "D loss (mean)": stats.mean_interval(at_step(r.evals, step, "d_loss"))} for m, r in runs.items()}).T
+
+
+def image_evidence(runs: Mapping[str, Run], steps: int) -> dict[str, tuple[stats.Comparison, str]]:
+    """The image claims as paired comparisons over the stored run's seeds (:func:`stored_image_runs`),
+    cooperative first, each with its note: ``images-quality`` (log10 Frechet distance after ``steps``
+    batches, against simultaneous; lower is better), ``images-alternating`` (the same against
+    alternating), ``images-discriminator`` (D's held-out balanced accuracy against its own generator's
+    samples, against simultaneous) and ``images-faster`` (log10 Frechet distance after half the
+    batches, against simultaneous)."""
+    coop, sim, alt = runs["cooperative"], runs["simultaneous"], runs["alternating"]
+
+    def paired(other: Run, column: str, step: int) -> stats.Comparison:
+        return stats.compare_paired(at_step(coop.evals, step, column), at_step(other.evals, step, column))
+
+    vs = "cooperative vs {}, {} after {:,} batches, paired by seed"
+    fd, half = "log10 Frechet distance", steps // 2
+    return {
+        "images-quality": (paired(sim, "log10_fd", steps), vs.format("simultaneous", fd, steps)),
+        "images-alternating": (paired(alt, "log10_fd", steps), vs.format("alternating", fd, steps)),
+        "images-discriminator": (paired(sim, "d_accuracy", steps),
+                                 vs.format("simultaneous", "D's held-out balanced accuracy", steps)),
+        "images-faster": (paired(sim, "log10_fd", half), vs.format("simultaneous", fd, half) + " (half)"),
+    }
 
 
 def at_step(evals: pd.DataFrame, step: int, column: str) -> np.ndarray:
@@ -328,17 +387,17 @@ def ring_figure(runs: Mapping[str, Run], ring, seed: int) -> plt.Figure:
 
 
 def curves_figure(runs: Mapping[str, Run], columns: Sequence[tuple[str, str]] = (
-        ("hqs", "high-quality share"), ("modes", "modes covered"), ("d_accuracy", "D's held-out accuracy"))
-        ) -> plt.Figure:
+        ("hqs", "high-quality share"), ("modes", "modes covered"), ("d_accuracy", "D's held-out accuracy")),
+        log: Sequence[str] = ("frechet",)) -> plt.Figure:
     """Per column (name, title): its median over seeds against batches, one line per method, with
-    the band between the quartiles."""
+    the band between the quartiles; the columns in ``log`` on a log scale."""
     fig, axes = plt.subplots(1, len(columns), figsize=(5.2 * len(columns), 3.3))
     for ax, (column, title) in zip(np.atleast_1d(axes), columns):
         for method, r in runs.items():
             q = r.evals.groupby("step")[column].quantile([0.25, 0.5, 0.75]).unstack()
             ax.plot(q.index, q[0.5], label=method)
             ax.fill_between(q.index, q[0.25], q[0.75], alpha=0.2)
-        ax.set(xlabel="batch", title=f"{title}: median, quartiles")
+        ax.set(xlabel="batch", title=f"{title}: median, quartiles", yscale="log" if column in log else "linear")
     np.atleast_1d(axes)[0].legend()
     fig.tight_layout()
     return fig
