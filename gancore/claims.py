@@ -60,7 +60,8 @@ import pandas as pd
 from . import stats, verdict
 
 __all__ = ["PaperClaim", "PaperFile", "paper_file", "Claim", "decide", "MIME", "COLUMNS", "table", "show", "read",
-           "scorecard", "html_table", "glue_name", "anchor", "VERDICT_ORDER", "counts", "coverage", "NOT_AVAILABLE", "summary_html"]
+           "scorecard", "html_table", "glue_name", "anchor", "VERDICT_ORDER", "counts", "readings", "coverage",
+           "NOT_AVAILABLE", "summary_html"]
 
 MIME = "application/vnd.gancore.claims+json"
 """The key under which :func:`show` stores a chapter's claims in its output's metadata."""
@@ -355,6 +356,16 @@ def counts(rows: pd.DataFrame) -> pd.DataFrame:
     out = rows.groupby(["group", "verdict"], sort=False).size().rename("claims").reset_index()
     return out.sort_values(["group", "verdict"], key=lambda c: c.map(
         {v: i for i, v in enumerate(VERDICT_ORDER)}) if c.name == "verdict" else c, ignore_index=True)
+
+
+def readings(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows per reading at our configuration (:class:`gancore.verdict.Reading`: what the evidence
+    says at the configuration we ran, whatever the paper's verdict; "not run" where nothing ran
+    here), one row per group of :func:`counts` and a column per reading in the enum's order."""
+    groups = rows["kind"].map({"paper": "paper claims", "theory": "theory checks", "arena": "arena (other games)"})
+    table = pd.crosstab(groups.rename("group"), rows["reading"].rename("reading"))
+    table = table.reindex(columns=[r.value for r in verdict.Reading if r.value in table.columns])
+    return table.reindex([g for g in ("paper claims", "theory checks", "arena (other games)") if g in table.index])
 
 
 def coverage(rows: pd.DataFrame) -> pd.DataFrame:

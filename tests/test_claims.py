@@ -229,3 +229,15 @@ def test_coverage_counts_each_chapters_claims_and_the_share_run(paper):
     assert table.loc["toy", "share run"] == 0.75 and table.loc["toy", "not testable here"] == 1
     assert table.loc["arena", "carries over"] == 2 and table.loc["arena", "share run"] == 1.0
     assert list(table.index) == ["toy", "arena"]  # chapters in the book's order
+
+
+def test_readings_count_what_each_row_says_at_our_configuration(paper):
+    rows = claims.table("toy", _rows(paper))  # paper: holds, undecided, not run; theory: agrees
+    arena = rows.iloc[[0]].assign(kind="arena", verdict="carries over")
+    table = claims.readings(pd.concat([rows, arena], ignore_index=True))
+    assert list(table.index) == ["paper claims", "theory checks", "arena (other games)"]
+    # the columns in verdict.Reading's order, only those that occur
+    assert list(table.columns) == ["holds", "agrees within the margin", "undecided", "not run"]
+    assert table.loc["paper claims"].tolist() == [1, 0, 1, 1]  # CelebA: not testable, nothing ran
+    assert table.loc["theory checks"].tolist() == [0, 1, 0, 0]
+    assert table.loc["arena (other games)"].tolist() == [1, 0, 0, 0]
