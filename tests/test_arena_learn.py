@@ -181,7 +181,7 @@ def test_one_long_run_gives_every_budget():
     assert len(both) == len(short) and np.allclose(both["value"], both["value long"], equal_nan=True)
 
 
-def test_tune_then_report_on_other_seeds():
+def test_tune_then_report_on_other_seeds(monkeypatch):
     tune = learn.learn_runs(_settings(stage="tune"), [0, 1], "cpu")["ring"]
     P = _settings()
     assert list(dict.fromkeys(tune.method)) == [n for n in arena.CONTESTANTS + ("vanilla-GAN",) if n in P.ring.methods]
@@ -196,6 +196,15 @@ def test_tune_then_report_on_other_seeds():
     for key in ("srfb-ring-success", "alpha-ring-modes"):  # the chapter's paired rows read the report as they are
         comparison, note = A.evidence(key, ring=tables)
         assert comparison.first.n == comparison.second.n == 3 and "best step sizes" in note
+    # the chapter's reading (reports.arena.learned): two tuning runs sharing seed 0, and the report, by label
+    monkeypatch.setitem(A.LEARN, "ring", (("narrow", "wide"), "report"))
+    stored = {"narrow": {"ring": tune[tune.seed == 0]}, "wide": {"ring": tune}, "report": {"ring": reported}}
+    tunes, got_report, got = A.learned(stored.__getitem__, "ring", (0, 1, 2, 3))
+    assert tunes == [stored["narrow"], stored["wide"]] and got_report is stored["report"]
+    pd.testing.assert_frame_equal(got["leaderboard"], tables["leaderboard"])
+    stored["narrow"] = {"ring": tune[tune.seed == 0].assign(value=lambda t: t.value + 1)}
+    with pytest.raises(ValueError):  # shared points that disagree
+        A.learned(stored.__getitem__, "ring", (0, 1, 2, 3))
     with pytest.raises(ValueError, match="are tuning seeds"):
         learn.report(tune, pd.concat([reported, tune[tune.seed == 0]]), (0, 1, 2, 3))
     moved = reported.assign(lr=reported.lr * 3)

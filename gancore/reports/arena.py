@@ -10,7 +10,7 @@ comparisons, so the chapter only calls and shows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,8 @@ from ..arena import known_tables, learn
 __all__ = ["LEARN", "BUDGET", "GAMES", "RING_SHOW", "IMAGE_SHOW", "Evidence", "CLAIMS", "contestants", "known_board",
            "known_grid", "known_medians", "plot_known", "difficulty", "with_best", "plot_ring", "plot_images",
            "reference_text", "procogan_fd", "known_values", "ring_values", "image_values", "evidence", "game_settings",
-           "always_failing", "count_text", "normalised_scores", "budget_table", "tuning_table", "best_of_k_table",
-           "plot_best_of_k"]
+           "always_failing", "count_text", "normalised_scores", "learned", "budget_table", "tuning_table",
+           "best_of_k_table", "plot_best_of_k"]
 
 LEARN = {"ring": (("learn-ring-tune", "learn-ring-tune-wide"), "learn-ring-report"),
          "image": (("learn-digits-tune", "learn-digits-tune-adam"), "learn-digits-report")}
@@ -313,6 +313,20 @@ def normalised_scores(known: Mapping[str, pd.DataFrame], ring: Mapping[str, pd.D
 
 
 # --- the runs at a learning budget ------------------------------------------------------------------
+
+def learned(run: Callable[[str], Any], game: str,
+            tuning_seeds: Sequence[int]) -> tuple[list[Any], Any, dict[str, pd.DataFrame]]:
+    """The stored runs of ``game`` ("ring" or "image") at the learning budget (:data:`LEARN`), read by
+    ``run`` (a label -> a stored run whose table ``game`` holds the runs: the chapter's ``ch.run``):
+    its tuning runs, its report run, and :func:`gancore.arena.learn.report` of the combined tuning
+    (:func:`gancore.arena.learn.combine_tuning`, which requires the points the tuning runs share to
+    agree value for value) against the report."""
+    tuning_labels, report_label = LEARN[game]
+    tunes = [run(label) for label in tuning_labels]
+    reported = run(report_label)
+    tuning = learn.combine_tuning(*(t[game] for t in tunes))
+    return tunes, reported, learn.report(tuning, reported[game], tuning_seeds)
+
 
 def budget_table(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`gancore.arena.learn.choose_budget`'s table as success rate per budget (rows) and step size
