@@ -1,7 +1,8 @@
 """The book's status page, generated at build time from what the executed notebooks and stored runs
 record (nothing typed): per chapter the profile, wall time, commit, date, device and numerics of its
 execution, whether it is current (nothing it reads changed since, :mod:`gancore.freshness`) and what
-nbval said when ``make nbval`` last ran here; per stored run its label, size, machine and commit.
+nbval said when ``make nbval`` last ran here; per stored run its label, size, machine and commit; per
+sweep whose jobs are still landing, how many of its jobs are stored.
 
 ``python -m gancore.status --out book/status.md`` (``make html`` runs it) writes the page as MyST
 Markdown; ``book/status.md`` is generated, never edited or committed.
@@ -11,15 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pandas as pd
 
-from . import freshness, runs, storage
+from . import freshness, runs, storage, sweep
 
-__all__ = ["chapters", "stored_runs", "nbval_results", "page", "main", "NBVAL_REPORT"]
+__all__ = ["chapters", "stored_runs", "sweeps_in_progress", "nbval_results", "page", "main", "NBVAL_REPORT"]
 
 NBVAL_REPORT = Path("_build") / "nbval.xml"
 """Where ``make nbval`` leaves its JUnit report (relative to the compendium's top)."""
@@ -89,6 +91,31 @@ def stored_runs(top: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sweeps_in_progress(top: str | os.PathLike) -> pd.DataFrame:
+    """One row per sweep under ``results/`` whose jobs are still landing (its ``sweep.json`` without a
+    merged ``run.json`` beside it): chapter and label, the jobs stored (``jobs/*/run.json``) of those
+    its ``sweep.json`` plans (seed blocks times grid cells, as :func:`gancore.sweep.plan` splits
+    them), its seeds, the commits its stored jobs ran at, their summed wall time and where its plan
+    says how to continue it."""
+    rows = []
+    for bound in sorted(Path(top).glob("results/*/*/sweep.json")):
+        folder = bound.parent
+        if (folder / "run.json").exists() or folder.name.startswith("."):
+            continue
+        params = storage.read_json(bound)
+        seeds = params["seeds"]
+        n = len(sweep.parse_seeds(seeds) if isinstance(seeds, str) else seeds)
+        planned = math.ceil(n / (params.get("seeds_per_job") or n)) * len(sweep.grid_cells(params.get("grid")))
+        records = [storage.read_json(p) for p in sorted(folder.glob("jobs/*/run.json"))]
+        plan = folder.parent / "PLAN.md"
+        rows.append({"chapter": folder.parent.name, "sweep": folder.name, "jobs stored": f"{len(records)} of {planned}",
+                     "seeds": seeds if isinstance(seeds, str) else sweep.format_seeds(seeds),
+                     "commit": ", ".join(sorted({str(r.get("git_commit", "?"))[:12] for r in records})) or "-",
+                     "wall so far (h)": f"{sum(r.get('wall_seconds', 0) for r in records) / 3600:.1f}",
+                     "plan": str(plan.relative_to(top)) if plan.exists() else "-"})
+    return pd.DataFrame(rows)
+
+
 def page(top: str | os.PathLike) -> str:
     """The status page as MyST Markdown."""
     top = Path(top)
@@ -101,7 +128,11 @@ def page(top: str | os.PathLike) -> str:
         "reported when it last ran in this build folder.", "",
         "## Chapters", "", chapters(top).to_markdown(index=False, disable_numparse=True), "",
         "## Stored runs", "", "Made with `make chapter ... STORE=1` or `make sweep`; chapters read them and "
-        "never recompute them.", "", stored_runs(top).to_markdown(index=False, disable_numparse=True) or "(none)", ""])
+        "never recompute them.", "", stored_runs(top).to_markdown(index=False, disable_numparse=True) or "(none)", "",
+        "## Sweeps in progress", "", "Long runs are split into sweep jobs that each finish within a working "
+        "session and are committed as they land; no chapter reads a sweep until all its jobs are stored and "
+        "merged. Each chapter's plan (`results/NAME/PLAN.md`) gives the command that continues it.", "",
+        sweeps_in_progress(top).to_markdown(index=False, disable_numparse=True) or "(none)", ""])
 
 
 def main(argv: list[str] | None = None) -> None:

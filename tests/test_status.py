@@ -60,3 +60,24 @@ def test_the_page_lists_chapters_and_stored_runs(tmp_path):
     assert text.startswith("(status)=\n# Status")
     assert "| toy " in text and "passed (2 cells)" in text
     assert "sweep-a" in text and "ring: 3 rows, 2 seeds" in text and "| 2.0 " in text and "fedcba987654" in text
+
+
+def test_sweeps_in_progress_count_their_stored_jobs_against_the_plan(tmp_path):
+    _tree(tmp_path)  # results/toy/sweep-a is merged (run.json on top): not in progress
+    (tmp_path / "results" / "toy" / "sweep-a" / "sweep.json").write_text(json.dumps({"seeds": "0-3"}))
+    landing = tmp_path / "results" / "toy" / "landing"
+    for job, commit, wall in (("a1", "921c7106a0ea0000", 1800), ("b2", "921c7106a0ea0000", 5400)):
+        (landing / "jobs" / job).mkdir(parents=True)
+        (landing / "jobs" / job / "run.json").write_text(json.dumps({"git_commit": commit, "wall_seconds": wall}))
+    (landing / "jobs" / "c3").mkdir()  # a job still running: no run.json yet
+    # 5 seeds in blocks of 2 -> 3 blocks, times a grid of 2 cells: 6 jobs planned
+    (landing / "sweep.json").write_text(json.dumps({"seeds": "0-4", "seeds_per_job": 2,
+                                                    "grid": {"images.methods": [["SRFB"], ["EG"]]}}))
+    (tmp_path / "results" / "toy" / "PLAN.md").write_text("# plan\n")
+    table = status.sweeps_in_progress(tmp_path)
+    assert table.to_dict("records") == [{"chapter": "toy", "sweep": "landing", "jobs stored": "2 of 6",
+                                         "seeds": "0-4", "commit": "921c7106a0ea", "wall so far (h)": "2.0",
+                                         "plan": "results/toy/PLAN.md"}]
+    assert "## Sweeps in progress" in status.page(tmp_path) and "| 2 of 6 " in status.page(tmp_path)
+    (landing / "sweep.json").unlink()
+    assert status.sweeps_in_progress(tmp_path).empty and "(none)" in status.page(tmp_path).split("in progress")[1]
