@@ -79,7 +79,7 @@ from . import cluster, meter, numerics, profiles, provenance, storage, sweepstor
 from .catalog import EXPERIMENTS, Experiment
 
 __all__ = ["Experiment", "EXPERIMENTS", "Job", "Plan", "Outcome", "plan", "run", "run_job", "merge", "connect",
-           "grid_cells", "parse_seeds", "format_seeds", "SCHEDULER_ENV"]
+           "grid_cells", "parse_seeds", "format_seeds", "run_order", "SCHEDULER_ENV"]
 
 SCHEDULER_ENV = cluster.SCHEDULER_ENV
 connect = cluster.connect
@@ -331,7 +331,7 @@ def run(plan: Plan, client: Client | None = None, scheduler: str | None = None, 
     ``replaced/``; damaged jobs are moved to ``damaged/`` and run again."""
     done = _prepare(plan, replace)
     outcome = Outcome(plan, skipped=[job.id for job in plan.jobs if job.id in done])
-    todo = [job for job in plan.jobs if job.id not in done]
+    todo = run_order([job for job in plan.jobs if job.id not in done])
     if todo:
         with contextlib.ExitStack() as stack:
             if client is None:
@@ -340,6 +340,15 @@ def run(plan: Plan, client: Client | None = None, scheduler: str | None = None, 
     if not outcome.failed:
         outcome.tables = merge(plan)
     return outcome
+
+
+def run_order(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` in the order a sweep submits them: the first seed block of every grid cell, then the
+    second, and so on (the plan's order within a block), so that a sweep cut short between sessions
+    holds every cell on the same seeds rather than some cells on all of them. The plan, its job ids,
+    its folder and the merge keep the plan's order."""
+    block = {seeds: k for k, seeds in enumerate(dict.fromkeys(job.seeds for job in jobs))}
+    return sorted(jobs, key=lambda job: block[job.seeds])
 
 
 def _prepare(plan: Plan, replace: bool) -> set[str]:

@@ -79,6 +79,20 @@ def test_plan_splits_seeds_into_jobs_with_stable_ids(tmp_path):
     assert len({j.id for j in plan.jobs}) == 6
     assert _plan(tmp_path, seeds="0-5", seeds_per_job=2).folder != plan.folder
     assert plan.folder.parent == tmp_path / "toolkit"
+    # submitted seed block first, every cell's block before the next block; one cell left: its own order
+    order = sweep.run_order(plan.jobs)
+    assert [(job.seeds, job.cell["lr"]) for job in order] == [
+        ((0, 1), 1e-3), ((0, 1), 2e-3), ((2, 3), 1e-3), ((2, 3), 2e-3), ((4,), 1e-3), ((4,), 2e-3)]
+    assert sweep.run_order(plan.jobs[3:]) == plan.jobs[3:]
+
+
+def test_run_submits_the_jobs_in_run_order(tmp_path, monkeypatch):
+    plan = _plan(tmp_path)
+    submitted = []
+    monkeypatch.setattr(sweep, "_run_jobs", lambda plan, todo, client, outcome, show: submitted.extend(todo))
+    with pytest.raises(ValueError, match="not done"):  # nothing ran, so the merge refuses
+        sweep.run(plan, client=object())
+    assert submitted == sweep.run_order(plan.jobs) != plan.jobs
 
 
 def test_plan_checks_names_types_and_arguments_before_running(tmp_path):
