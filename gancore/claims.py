@@ -60,7 +60,8 @@ import pandas as pd
 from . import stats, verdict
 
 __all__ = ["PaperClaim", "PaperFile", "paper_file", "Claim", "decide", "MIME", "COLUMNS", "table", "show", "read",
-           "scorecard", "html_table", "glue_name", "anchor", "VERDICT_ORDER", "counts", "readings", "coverage",
+           "scorecard", "html_table", "glue_name", "anchor", "VERDICT_ORDER", "GROUPS", "counts", "readings",
+           "coverage",
            "NOT_AVAILABLE", "summary_html"]
 
 MIME = "application/vnd.gancore.claims+json"
@@ -70,6 +71,9 @@ COLUMNS = ["chapter", "key", "kind", "claim", "source", "paper", "ours", "readin
            "configuration", "section"]
 
 VERDICT_ORDER = [v.value for v in verdict.Verdict]
+
+GROUPS = {"paper": "paper claims", "theory": "theory checks", "arena": "arena (other games)"}
+"""The scorecard's groups of rows by kind, in the order they are shown (:func:`counts`, :func:`readings`)."""
 
 _REQUIRED = ("kind", "claim", "source", "paper", "direction", "section")
 _OPTIONAL = ("n", "value", "margin", "config", "irrelevant", "needs", "command", "cost")
@@ -351,8 +355,7 @@ def html_table(rows: pd.DataFrame) -> str:
 def counts(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows per verdict, paper and theory claims apart from arena rows (which test a paper's claim on
     a game the paper never used, so they count neither as reproductions nor against them)."""
-    rows = rows.assign(group=rows["kind"].map({"paper": "paper claims", "theory": "theory checks",
-                                               "arena": "arena (other games)"}))
+    rows = rows.assign(group=rows["kind"].map(GROUPS))
     out = rows.groupby(["group", "verdict"], sort=False).size().rename("claims").reset_index()
     return out.sort_values(["group", "verdict"], key=lambda c: c.map(
         {v: i for i, v in enumerate(VERDICT_ORDER)}) if c.name == "verdict" else c, ignore_index=True)
@@ -362,10 +365,10 @@ def readings(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows per reading at our configuration (:class:`gancore.verdict.Reading`: what the evidence
     says at the configuration we ran, whatever the paper's verdict; "not run" where nothing ran
     here), one row per group of :func:`counts` and a column per reading in the enum's order."""
-    groups = rows["kind"].map({"paper": "paper claims", "theory": "theory checks", "arena": "arena (other games)"})
+    groups = rows["kind"].map(GROUPS)
     table = pd.crosstab(groups.rename("group"), rows["reading"].rename("reading"))
     table = table.reindex(columns=[r.value for r in verdict.Reading if r.value in table.columns])
-    return table.reindex([g for g in ("paper claims", "theory checks", "arena (other games)") if g in table.index])
+    return table.reindex([g for g in GROUPS.values() if g in table.index])
 
 
 def coverage(rows: pd.DataFrame) -> pd.DataFrame:
